@@ -1,0 +1,1 @@
+"""Backend-free core shared by the PyTorch and Keras backends (numpy, Pillow, scikit-image only)."""

@@ -1,0 +1,108 @@
+"""What test.py does: score a checkpoint (or bicubic) on the benchmarks, or super-resolve images.
+
+Framework-free: the backend that runs a checkpoint is imported by name when needed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from srcore.errors import UserError
+from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_function
+from srcore.recipe import backend_module
+from srcore.results import merge_rows, print_table
+
+CHECKPOINT_KINDS = {".pth": "torch", ".pt": "torch", ".weights.h5": "keras", ".json": "keras", ".npz": "neutral"}
+DEFAULT_TILE = 128  # LR pixels per tile side for --input images: bounded memory for any image size
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """The backend whose file format `path` is in, from its name; one-line error otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--weights {path}: no such file")
+    name = p.name.lower()
+    for suffix, kind in CHECKPOINT_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    raise UserError(f"--weights {path}: not a checkpoint file name; expected .pth (PyTorch), "
+                    ".weights.h5 (Keras) or .npz (backend-neutral)")
+
+
+def load_sr_model(weights: str, backend: str | None, device: str | None, scale: int | None):
+    """(upscaler, meta, run_backend) for a checkpoint, run in `backend` (default: the one that trained it)."""
+    kind = checkpoint_kind(weights)
+    run_backend = backend or (kind if kind != "neutral" else "torch")
+    if kind not in (run_backend, "neutral"):
+        raise UserError(f"--weights {weights} is a {kind} checkpoint; running it with --backend {run_backend} "
+                        f"needs converting it first: python convert_weights.py {weights} OUT")
+    upscale, meta = backend_module(run_backend, "inference").load_upscaler(weights, device=device)
+    if scale is not None and meta["scale"] != scale:
+        raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
+    return upscale, meta, run_backend
+
+
+def _display_path(p: str | Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def run_test(args: Any) -> list[dict[str, Any]]:
+    if args.input:
+        return super_resolve_files(args)
+    command = "python test.py " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python test.py"
+    date = time.strftime("%Y-%m-%d")
+    if args.bicubic:
+        scale = args.scale or 4
+        sr_fn = bicubic_sr_function(scale)
+        base = {"model": "bicubic", "backend": "-", "run_backend": "numpy", "iterations": "", "weights": ""}
+    else:
+        upscale, meta, run_backend = load_sr_model(args.weights, args.backend, args.device, args.scale)
+        scale = meta["scale"]
+        sr_fn = make_sr_function(upscale, scale, tile=args.tile or 0)
+        base = {"model": meta["model"], "backend": meta["backend"], "run_backend": run_backend,
+                "iterations": meta.get("iteration", ""), "weights": _display_path(args.weights)}
+        print(f"{args.weights}: {meta['model']} x{scale} trained in {meta['backend']} "
+              f"({meta.get('iteration')} iterations), running in {run_backend}")
+    rows = evaluate_benchmarks(sr_fn, args.data, args.datasets, scale, save_dir=args.save_images)
+    rows = [{**base, **r, "command": command, "date": date} for r in rows]
+    print_table(rows)
+    if not args.no_results:
+        csv_path = merge_rows(args.results_dir, rows)
+        print(f"rows merged into {csv_path}; table in {Path(args.results_dir) / 'README.md'}")
+    return rows
+
+
+def super_resolve_files(args: Any) -> list[dict[str, Any]]:
+    from srcore.imageio import list_images, load_image, save_image
+
+    if args.bicubic or not args.weights:
+        raise UserError("--input needs --weights CKPT (the model that super-resolves the images)")
+    if not args.output:
+        raise UserError("--input needs --output (a .png file for one image, a folder for a folder)")
+    upscale, meta, _ = load_sr_model(args.weights, args.backend, args.device, args.scale)
+    scale = meta["scale"]
+    sr_fn = make_sr_function(upscale, scale, tile=args.tile if args.tile is not None else DEFAULT_TILE)
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        jobs = [(p, dst / f"{p.stem}_x{scale}.png") for p in list_images(src)]
+        if not jobs:
+            raise UserError(f"--input {src}: no images (.png, .jpg, .bmp, .tif) in this folder")
+    elif src.is_file():
+        jobs = [(src, dst / f"{src.stem}_x{scale}.png" if dst.is_dir() else dst)]
+    else:
+        raise UserError(f"--input {src}: no such file or folder")
+    for i, (inp, outp) in enumerate(jobs, 1):
+        lr = load_image(inp)
+        t0 = time.perf_counter()
+        sr = sr_fn(lr)
+        save_image(outp, sr)
+        print(f"[{i}/{len(jobs)}] {inp} {lr.shape[1]}x{lr.shape[0]} -> {outp} {sr.shape[1]}x{sr.shape[0]} "
+              f"({time.perf_counter() - t0:.1f} s)")
+    return []

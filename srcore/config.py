@@ -1,0 +1,164 @@
+"""Training configuration: one dataclass, the presets, and the learning-rate schedule.
+
+Everything a run depends on lives in `TrainConfig`, is saved as `config.json` in the run
+folder and inside every checkpoint, and is the same for both backends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srcore.errors import UserError
+
+BACKENDS = ("torch", "keras")
+MODELS = ("srresnet", "srgan")
+CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
+SCALES = (2, 3, 4)
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """One training phase (SRResNet-MSE or SRGAN)."""
+
+    backend: str = "torch"
+    model: str = "srresnet"  # phase: "srresnet" (MSE pre-training) or "srgan" (adversarial)
+    preset: str = "quick"
+    scale: int = 4
+    blocks: int = 16
+    channels: int = 64
+    disc_channels: int = 64
+    batch_size: int = 16
+    patch_size: int = 96  # HR patch side; the LR patch is patch_size // scale
+    iterations: int = 1000
+    lr: float = 1e-4
+    # "step": lr until lr_decay_at * iterations, then lr * lr_decay (the paper's SRGAN schedule:
+    # 1e-4 then 1e-5 at half); "constant"; "cosine": cosine from lr to lr * lr_decay.
+    lr_schedule: str = "constant"
+    lr_decay: float = 0.1
+    lr_decay_at: float = 0.5
+    content_loss: str = "mse"
+    adv_weight: float = 1e-3
+    vgg_weights: str | None = None  # None: the framework's ImageNet weights; a path; "random" (smoke only)
+    seed: int = 0
+    val_every: int = 500
+    val_images: int = 0  # val crops used for validation PSNR; 0 = all
+    save_every: int = 500
+    log_every: int = 10
+    data: str = "data"
+    out: str = "runs/run"
+    pretrained: str | None = None  # SRGAN phase: generator initialisation (checkpoint path)
+    resume: str | None = None  # run folder or checkpoint to continue
+    device: str | None = None  # torch: "cpu" / "cuda[:i]"; keras: "cpu" / "gpu"
+    amp: bool = False
+    xla: bool = True  # keras: compile the step with XLA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def lr_patch_size(self) -> int:
+        return self.patch_size // self.scale
+
+    def save(self, path: str | Path) -> None:
+        from srcore.fileio import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            raise UserError(f"cannot read training config {path}: {e}") from None
+
+    def validate(self) -> TrainConfig:
+        """Raise UserError with a one-line message for any impossible setting."""
+        checks = [
+            (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"),
+            (self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"),
+            (self.scale in SCALES, f"--scale must be one of 2, 3, 4, got {self.scale}"),
+            (self.content_loss in CONTENT_LOSSES,
+             f"--content-loss must be one of {', '.join(CONTENT_LOSSES)}, got {self.content_loss!r}"),
+            (self.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.iterations >= 1, f"--iterations must be >= 1, got {self.iterations}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.blocks >= 1 and self.channels >= 1, "--blocks and --channels must be >= 1"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.patch_size % self.scale == 0 and self.patch_size >= self.scale,
+             f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
+            (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
+        ]
+        if self.model == "srgan":
+            checks.append((self.patch_size % 16 == 0,
+                           f"--patch-size must be a multiple of 16 for the discriminator, got {self.patch_size}"))
+        for ok, msg in checks:
+            if not ok:
+                raise UserError(msg)
+        return self
+
+
+# Presets give every phase its defaults; any command-line option overrides them.
+# "paper": Ledig et al. 2017: SRResNet 10^6 iterations at 1e-4; SRGAN 10^5 at 1e-4 + 10^5 at 1e-5,
+#   batch 16, 96x96 HR patches, VGG54 content loss.
+# "quick": sized for about one CPU-hour (see README): a 4-5x higher SRResNet lr with a cosine decay
+#   (from-scratch training at 1e-4 is far too slow to show anything in an hour), short SRGAN phase.
+# "smoke": seconds; tiny model, for tests.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "common": dict(blocks=16, channels=64, batch_size=16, patch_size=96, val_every=5000,
+                       save_every=5000, log_every=100, val_images=0),
+        "srresnet": dict(iterations=1_000_000, lr=1e-4, lr_schedule="constant", content_loss="mse"),
+        "srgan": dict(iterations=200_000, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
+                      content_loss="vgg54"),
+    },
+    "quick": {
+        "common": dict(blocks=16, channels=64, batch_size=16, patch_size=96, val_every=250,
+                       save_every=250, log_every=10, val_images=20),
+        "srresnet": dict(iterations=2000, lr=5e-4, lr_schedule="cosine", lr_decay=0.02, content_loss="mse"),
+        "srgan": dict(iterations=400, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
+                      content_loss="vgg54"),
+    },
+    "smoke": {
+        "common": dict(blocks=2, channels=16, disc_channels=8, batch_size=2, patch_size=32, val_every=2,
+                       save_every=2, log_every=1, val_images=2),
+        "srresnet": dict(iterations=4, lr=1e-3, lr_schedule="constant", content_loss="mse"),
+        "srgan": dict(iterations=4, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
+                      content_loss="vgg22"),
+    },
+}
+
+
+def preset_config(preset: str, model: str, **overrides: Any) -> TrainConfig:
+    """The TrainConfig of `preset` for phase `model`, with `overrides` (None values ignored)."""
+    if preset not in PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    values: dict[str, Any] = {"preset": preset, "model": model}
+    values.update(PRESETS[preset]["common"])
+    values.update(PRESETS[preset][model])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**values)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate for 0-based `step`: a pure function of the step, so resume is exact."""
+    import math
+
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "step":
+        return cfg.lr * (cfg.lr_decay if step >= int(cfg.lr_decay_at * cfg.iterations) else 1.0)
+    # cosine from lr down to lr * lr_decay over the phase
+    t = min(step / max(cfg.iterations - 1, 1), 1.0)
+    low = cfg.lr * cfg.lr_decay
+    return low + 0.5 * (cfg.lr - low) * (1.0 + math.cos(math.pi * t))

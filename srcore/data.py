@@ -1,0 +1,136 @@
+"""Prepared data on disk, and the patch sampler both backends train from.
+
+The sampler is plain numpy and a pure function of (seed, rank, step): the same seed gives the
+same batches in PyTorch and in Keras, resume needs no sampler state, and every distributed rank
+gets its own reproducible stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srcore.color import modcrop
+from srcore.errors import UserError
+from srcore.imageio import list_images, load_image
+
+
+def split_dirs(data_dir: str | Path, split: str, scale: int) -> tuple[Path, Path]:
+    """HR and LR folders of a prepared training split ("train" or "val")."""
+    root = Path(data_dir) / "bsd500" / split
+    return root / "hr", root / f"lr_x{scale}"
+
+
+def benchmark_dirs(data_dir: str | Path, name: str, scale: int) -> tuple[Path, Path]:
+    root = Path(data_dir) / "benchmarks" / name
+    return root / "hr", root / f"lr_x{scale}"
+
+
+def _paired_files(hr_dir: Path, lr_dir: Path, what: str) -> list[tuple[Path, Path]]:
+    if not hr_dir.is_dir() or not lr_dir.is_dir():
+        raise UserError(f"{what}: expected prepared folders {hr_dir} and {lr_dir}; run prepare_bsd500.py first")
+    lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
+    pairs = [(p, lr_by_stem[p.stem]) for p in list_images(hr_dir) if p.stem in lr_by_stem]
+    if not pairs:
+        raise UserError(f"{what}: no HR/LR image pairs in {hr_dir} and {lr_dir}; run prepare_bsd500.py first")
+    return pairs
+
+
+def load_pairs(data_dir: str | Path, split: str, scale: int, limit: int = 0) -> tuple[list[np.ndarray],
+                                                                                     list[np.ndarray]]:
+    """HR and LR uint8 RGB images of a prepared split, HR cropped to match its LR exactly."""
+    pairs = _paired_files(*split_dirs(data_dir, split, scale), what=f"{split} split at x{scale}")
+    if limit:
+        pairs = pairs[:limit]
+    hrs, lrs = [], []
+    for hr_path, lr_path in pairs:
+        lr = load_image(lr_path, mode="rgb")
+        hr = load_image(hr_path, mode="rgb")[: lr.shape[0] * scale, : lr.shape[1] * scale]
+        hrs.append(hr)
+        lrs.append(lr)
+    return hrs, lrs
+
+
+@dataclass
+class BenchImage:
+    name: str
+    hr: np.ndarray  # uint8, modcropped to the scale; HxW for grayscale images, HxWx3 otherwise
+    lr: np.ndarray
+
+
+def available_benchmarks(data_dir: str | Path, scale: int) -> list[str]:
+    """Prepared benchmark sets that have LR images at `scale`, in a stable order."""
+    root = Path(data_dir) / "benchmarks"
+    if not root.is_dir():
+        return []
+    names = [d.name for d in root.iterdir() if (d / "hr").is_dir() and (d / f"lr_x{scale}").is_dir()]
+    order = {"Set5": 0, "Set14": 1, "BSD100": 2}
+    return sorted(names, key=lambda n: (order.get(n, 3), n))
+
+
+def load_benchmark(data_dir: str | Path, name: str, scale: int) -> list[BenchImage]:
+    pairs = _paired_files(*benchmark_dirs(data_dir, name, scale), what=f"benchmark {name} at x{scale}")
+    out = []
+    for hr_path, lr_path in pairs:
+        hr = modcrop(load_image(hr_path), scale)
+        lr = load_image(lr_path)
+        out.append(BenchImage(hr_path.stem, hr, lr))
+    return out
+
+
+def lr_to_input(lr: np.ndarray) -> np.ndarray:
+    """uint8 LR image(s) -> float32 network input in [0, 1]."""
+    return lr.astype(np.float32) / 255.0
+
+
+def hr_to_target(hr: np.ndarray) -> np.ndarray:
+    """uint8 HR image(s) -> float32 target in [-1, 1], the generator's tanh range."""
+    return hr.astype(np.float32) / 127.5 - 1.0
+
+
+class PatchSampler:
+    """Aligned random LR/HR patch batches with flips and 90-degree rotations.
+
+    `batch(step)` draws from `np.random.default_rng([seed, rank, step])`, so it depends on
+    nothing but its arguments. `batch_size` is per rank.
+    """
+
+    def __init__(self, hr: list[np.ndarray], lr: list[np.ndarray], scale: int, patch_size: int,
+                 batch_size: int, seed: int = 0, rank: int = 0, augment: bool = True) -> None:
+        if patch_size % scale:
+            raise UserError(f"patch size {patch_size} is not a multiple of the scale {scale}")
+        self.lr_patch = patch_size // scale
+        small = [i for i, im in enumerate(lr) if min(im.shape[:2]) < self.lr_patch]
+        if small:
+            raise UserError(f"{len(small)} training images are smaller than the {patch_size}px patch size")
+        if not lr:
+            raise UserError("no training images")
+        self.hr, self.lr = hr, lr
+        self.scale, self.patch_size, self.batch_size = scale, patch_size, batch_size
+        self.seed, self.rank, self.augment = seed, rank, augment
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lr, hr): float32 NHWC, lr in [0, 1] of side patch/scale, hr in [-1, 1] of side patch."""
+        rng = np.random.default_rng([self.seed, self.rank, step])
+        n, p, s = self.batch_size, self.lr_patch, self.scale
+        idx = rng.integers(0, len(self.lr), size=n)
+        uy, ux = rng.random(n), rng.random(n)
+        tf = rng.integers(0, 8, size=n) if self.augment else np.zeros(n, dtype=np.int64)
+        lr_b = np.empty((n, p, p, 3), np.uint8)
+        hr_b = np.empty((n, p * s, p * s, 3), np.uint8)
+        for k in range(n):
+            lr_im, hr_im = self.lr[idx[k]], self.hr[idx[k]]
+            y = int(uy[k] * (lr_im.shape[0] - p + 1))
+            x = int(ux[k] * (lr_im.shape[1] - p + 1))
+            lr_b[k] = augment(lr_im[y:y + p, x:x + p], int(tf[k]))
+            hr_b[k] = augment(hr_im[y * s:(y + p) * s, x * s:(x + p) * s], int(tf[k]))
+        return lr_to_input(lr_b), hr_to_target(hr_b)
+
+
+def augment(img: np.ndarray, t: int) -> np.ndarray:
+    """One of the 8 dihedral transforms: bit 0 = horizontal flip, bits 1-2 = quarter turns."""
+    if t & 1:
+        img = img[:, ::-1]
+    return np.rot90(img, t >> 1)

@@ -1,0 +1,104 @@
+"""PSNR and SSIM as computed by the SR literature's MATLAB evaluation code.
+
+Both take uint8 images (HxWx3 RGB or HxW gray), drop ``crop_border`` pixels at each border and, by default,
+score the Y channel of MATLAB's rgb2ycbcr (unrounded float, 0..255). A gray image is scored on its own
+intensity. SSIM is Wang et al.'s reference ``ssim_index.m``: 11x11 Gaussian window (sigma 1.5, normalised),
+K1 = 0.01, K2 = 0.03, L = 255, 'valid' filtering, mean of the SSIM map (no downsampling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from srcore.color import rgb_to_y
+
+_DATA_RANGE = 255.0
+_WIN_SIZE = 11
+_SIGMA = 1.5
+_K1 = 0.01
+_K2 = 0.03
+
+
+def to_eval_channel(img: np.ndarray) -> np.ndarray:
+    """The channel that is scored: RGB -> Y (float64, 0..255); gray HxW -> its intensity as float64."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        return img.astype(np.float64)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return rgb_to_y(img)
+    raise ValueError(f"expected an HxWx3 RGB or HxW gray image, got shape {img.shape}")
+
+
+def _prepare(img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool) -> tuple[np.ndarray, ...]:
+    """Validate, crop the borders and pick the evaluation channel(s); returns float64 arrays."""
+    img1 = np.asarray(img1)
+    img2 = np.asarray(img2)
+    if img1.shape != img2.shape:
+        raise ValueError(f"image shapes differ: {img1.shape} vs {img2.shape}")
+    if img1.ndim not in (2, 3) or (img1.ndim == 3 and img1.shape[2] != 3):
+        raise ValueError(f"expected an HxWx3 RGB or HxW gray image, got shape {img1.shape}")
+    if crop_border < 0:
+        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+    if crop_border:
+        img1 = img1[crop_border:-crop_border, crop_border:-crop_border]
+        img2 = img2[crop_border:-crop_border, crop_border:-crop_border]
+    if img1.size == 0:
+        raise ValueError("nothing left to score after removing crop_border pixels")
+    if test_y_channel or img1.ndim == 2:
+        return to_eval_channel(img1), to_eval_channel(img2)
+    return img1.astype(np.float64), img2.astype(np.float64)
+
+
+def psnr(img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True) -> float:
+    """PSNR in dB (peak 255); ``inf`` for identical inputs. RGB without Y: MSE over all three channels."""
+    a, b = _prepare(img1, img2, crop_border, test_y_channel)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(_DATA_RANGE**2 / mse))
+
+
+def _gaussian_1d() -> np.ndarray:
+    # fspecial('gaussian', 11, 1.5) is the outer product of this normalised 1-D kernel with itself.
+    x = np.arange(_WIN_SIZE, dtype=np.float64) - (_WIN_SIZE - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * _SIGMA * _SIGMA))
+    return g / g.sum()
+
+
+def _filter_valid(img: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """MATLAB filter2(outer(g, g), img, 'valid') done separably (the window is symmetric)."""
+    n = g.size
+    h, w = img.shape
+    rows = np.zeros((h - n + 1, w), dtype=np.float64)
+    for k in range(n):
+        rows += g[k] * img[k : k + h - n + 1]
+    out = np.zeros((h - n + 1, w - n + 1), dtype=np.float64)
+    for k in range(n):
+        out += g[k] * rows[:, k : k + w - n + 1]
+    return out
+
+
+def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
+    if min(a.shape) < _WIN_SIZE:
+        raise ValueError(f"SSIM needs at least {_WIN_SIZE}x{_WIN_SIZE} pixels after cropping, got {a.shape}")
+    c1 = (_K1 * _DATA_RANGE) ** 2
+    c2 = (_K2 * _DATA_RANGE) ** 2
+    g = _gaussian_1d()
+    mu1 = _filter_valid(a, g)
+    mu2 = _filter_valid(b, g)
+    mu1_sq = mu1 * mu1
+    mu2_sq = mu2 * mu2
+    mu1_mu2 = mu1 * mu2
+    sigma1_sq = _filter_valid(a * a, g) - mu1_sq
+    sigma2_sq = _filter_valid(b * b, g) - mu2_sq
+    sigma12 = _filter_valid(a * b, g) - mu1_mu2
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+    return float(ssim_map.mean())
+
+
+def ssim(img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True) -> float:
+    """Mean SSIM (Wang et al. ssim_index); RGB without Y: mean of the three per-channel SSIMs."""
+    a, b = _prepare(img1, img2, crop_border, test_y_channel)
+    if a.ndim == 2:
+        return _ssim_channel(a, b)
+    return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))

@@ -1,0 +1,116 @@
+"""The training recipe: which phases run, where, and how a run resumes.
+
+Framework-free: the backend's `train(cfg)` is imported by name only when a phase runs, so this
+module (and `trains.py --help`) works without torch or tensorflow installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from srcore.config import TrainConfig, preset_config
+from srcore.errors import UserError
+from srcore.fileio import atomic_write_text
+
+RECIPE_FILE = "recipe.json"
+# Options that set a TrainConfig field of the same name when given on the command line.
+OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
+             "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp")
+
+
+def backend_module(backend: str, module: str) -> ModuleType:
+    """Import `<backend>_srgan.<module>`, with a one-line error if the framework is missing."""
+    try:
+        return importlib.import_module(f"{backend}_srgan.{module}")
+    except ImportError as e:
+        if e.name and e.name.split(".")[0] in ("torch", "tensorflow", "keras", "torchvision"):
+            raise UserError(f"backend {backend} needs the package '{e.name}', which is not installed; "
+                            f"run: pip install -r requirements.txt") from None
+        raise
+
+
+def plan_phases(args: Any) -> list[TrainConfig]:
+    """The phase configs for the command line: SRResNet, SRGAN, or SRResNet then SRGAN."""
+    out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{args.scale or 4}")
+    common = {k: getattr(args, k, None) for k in OVERRIDES}
+    common.update(backend=args.backend, xla=not getattr(args, "no_xla", False))
+    if getattr(args, "amp", False) is False:
+        common["amp"] = None
+    models = ["srresnet"] if args.model == "srresnet" else (["srgan"] if args.pretrained else ["srresnet", "srgan"])
+    both = len(models) == 2
+    phases = []
+    for model in models:
+        own: dict[str, Any] = {"iterations": args.iterations, "lr": args.lr, "content_loss": None}
+        if model == args.model:
+            own["content_loss"] = args.content_loss
+        if model == "srresnet" and both:  # --iterations and --gan-lr belong to the SRGAN phase here
+            own["iterations"] = args.pretrain_iterations
+        if model == "srgan":
+            own["lr"] = args.gan_lr if args.gan_lr is not None else (None if both else args.lr)
+        cfg = preset_config(args.preset, model, **{**common, **own}, out=str(out / model))
+        if model == "srgan" and args.pretrained:
+            cfg.pretrained = args.pretrained
+        phases.append(cfg.validate())
+    return phases
+
+
+def save_recipe(out: Path, phases: list[TrainConfig]) -> None:
+    atomic_write_text(out / RECIPE_FILE, json.dumps([c.to_dict() for c in phases], indent=2) + "\n")
+
+
+def load_recipe(resume: str) -> list[TrainConfig]:
+    """Phases of the run that `resume` (a run folder, a phase folder or a checkpoint) belongs to."""
+    p = Path(resume)
+    if not p.exists():
+        raise UserError(f"--resume {resume}: no such run folder or checkpoint")
+    for cand in [p, p.parent, p.parent.parent] if p.is_dir() else [p.parent, p.parent.parent]:
+        if (cand / RECIPE_FILE).is_file():
+            try:
+                phases = [TrainConfig.from_dict(d) for d in json.loads((cand / RECIPE_FILE).read_text())]
+            except (ValueError, TypeError, AttributeError) as e:
+                raise UserError(f"--resume: {cand / RECIPE_FILE} is damaged ({e})") from None
+            for cfg in phases:
+                cfg.resume = cfg.out if Path(cfg.out).is_dir() else None
+            return phases
+    raise UserError(f"--resume {resume}: expected a run folder written by trains.py (with {RECIPE_FILE}), "
+                    "one of its phase folders, or a checkpoint inside one")
+
+
+def run_training(args: Any) -> Path:
+    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint."""
+    if args.resume:
+        phases = load_recipe(args.resume)
+        print(f"resuming {Path(phases[0].out).parent} ({', '.join(c.model for c in phases)})")
+    else:
+        phases = plan_phases(args)
+        save_recipe(Path(phases[0].out).parent, phases)
+    first = phases[0]
+    ensure_prepared(first.data, first.scale)
+    losses = backend_module(first.backend, "losses")
+    for cfg in phases:  # fail before hours of phase 1, not after
+        if cfg.model == "srgan" and cfg.content_loss != "mse":
+            losses.check_vgg_available(cfg.vgg_weights)
+    train = backend_module(first.backend, "train").train
+    ckpt: Path | None = None
+    for cfg in phases:
+        if cfg.model == "srgan" and cfg.pretrained is None:
+            cfg.pretrained = str(ckpt)
+        print(f"== phase {cfg.model}: {cfg.iterations} iterations, lr {cfg.lr:g} ({cfg.lr_schedule}), "
+              f"content loss {cfg.content_loss}, run folder {cfg.out}")
+        ckpt = train(cfg)
+        print(f"== phase {cfg.model} done: {ckpt}")
+    assert ckpt is not None
+    return ckpt
+
+
+def ensure_prepared(data: str, scale: int) -> None:
+    from srcore.prepare import is_prepared, prepare
+
+    if is_prepared(data, scales=(scale,)):
+        return
+    print(f"prepared data not found in {data}/ (x{scale}); preparing it first with prepare_bsd500.py's defaults")
+    prepare(out=data, scales=tuple(sorted({4, scale})))

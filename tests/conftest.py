@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny prepared-data folder, and the real datasets when they are present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def needs_datasets() -> Path:
+    """The real datasets folder (../shared/datasets), or skip the test."""
+    if not (DATASETS / "Set5").is_dir():
+        pytest.skip(f"real datasets not found at {DATASETS}")
+    return DATASETS
+
+
+def _write_pairs(root: Path, n: int, hr_size: int, scale: int, rng: np.random.Generator) -> None:
+    (root / "hr").mkdir(parents=True)
+    (root / f"lr_x{scale}").mkdir(parents=True)
+    for i in range(n):
+        # Smooth random images (upsampled noise) so that SR is learnable and PSNR is finite.
+        small = rng.integers(0, 256, (hr_size // 8, hr_size // 8, 3), dtype=np.uint8)
+        hr = Image.fromarray(small).resize((hr_size, hr_size), Image.BICUBIC)
+        hr.save(root / "hr" / f"{i:03d}.png")
+        hr.resize((hr_size // scale, hr_size // scale), Image.BICUBIC).save(root / f"lr_x{scale}" / f"{i:03d}.png")
+
+
+def make_tiny_data(root: Path, seed: int = 0) -> Path:
+    """A prepared-data folder: 8 train / 4 val pairs (HR 64x64, LR 16x16 at x4) and a 2-image benchmark."""
+    rng = np.random.default_rng(seed)
+    _write_pairs(root / "bsd500" / "train", 8, 64, 4, rng)
+    _write_pairs(root / "bsd500" / "val", 4, 64, 4, rng)
+    _write_pairs(root / "benchmarks" / "Tiny", 2, 48, 4, rng)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_data(tmp_path_factory.mktemp("tiny_data"))

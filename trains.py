@@ -1,0 +1,74 @@
+"""Train SRResNet / SRGAN (Ledig et al. 2017) with the PyTorch or the Keras backend.
+
+    python trains.py --backend torch                    # the whole recipe: SRResNet-MSE, then SRGAN
+    python trains.py --backend keras --model srresnet   # phase 1 only
+    python trains.py --backend torch --model srgan --pretrained runs/x/srresnet/last.pth
+    python trains.py --resume runs/torch_quick_x4       # continue exactly where it stopped
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from srcore.config import CONTENT_LOSSES, PRESETS
+from srcore.errors import UserError
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=("torch", "keras"), default="torch")
+    p.add_argument("--model", choices=("srresnet", "srgan"), default="srgan",
+                   help="srresnet: MSE phase only; srgan: adversarial phase (runs the srresnet phase first "
+                        "unless --pretrained is given)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                   help="paper: the paper's schedule; quick: about one CPU-hour; smoke: seconds (default quick)")
+    p.add_argument("--pretrained", metavar="CKPT", help="SRResNet checkpoint that initialises the SRGAN generator")
+    p.add_argument("--resume", metavar="RUN_DIR_OR_CKPT", help="continue a run exactly; other options are "
+                   "taken from the run's saved config")
+    p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py (default data/)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<backend>_<preset>_x<scale>)")
+    g = p.add_argument_group("overrides of the preset")
+    g.add_argument("--iterations", type=int, help="iterations of the phase being trained (the SRGAN phase "
+                   "when both run)")
+    g.add_argument("--pretrain-iterations", type=int, help="SRResNet iterations when --model srgan runs both phases")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--patch-size", type=int, help="HR patch side (LR side = patch / scale)")
+    g.add_argument("--lr", type=float, help="learning rate (the SRResNet phase's when both run)")
+    g.add_argument("--gan-lr", type=float, help="learning rate of the SRGAN phase")
+    g.add_argument("--blocks", type=int, help="residual blocks of the generator")
+    g.add_argument("--channels", type=int, help="feature channels of the generator")
+    g.add_argument("--content-loss", choices=CONTENT_LOSSES, help="content loss of the SRGAN phase "
+                   "(the SRResNet phase is MSE unless --model srresnet is given with this)")
+    g.add_argument("--scale", type=int, choices=(2, 3, 4))
+    g.add_argument("--seed", type=int)
+    g.add_argument("--val-every", type=int)
+    g.add_argument("--val-images", type=int, help="val crops used for validation PSNR (0 = all 100)")
+    g.add_argument("--save-every", type=int)
+    g.add_argument("--vgg-weights", metavar="PATH|random",
+                   help="local VGG19 weights file; default: the framework's ImageNet download. 'random' is "
+                        "for smoke tests only and makes the perceptual loss meaningless")
+    h = p.add_argument_group("hardware")
+    h.add_argument("--device", help="torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)")
+    h.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
+    h.add_argument("--no-xla", action="store_true", help="keras: do not compile the train step with XLA")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    from srcore.recipe import run_training
+
+    try:
+        run_training(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
