@@ -73,3 +73,12 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
         raise ValueError(f"modcrop: scale must be >= 1, got {scale}")
     h, w = img.shape[:2]
     return img[: h - h % int(scale), : w - w % int(scale)]
+
+
+def rgb_to_gray(img: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> uint8 grey with the rgb2ycbcr luma weights normalised to sum 1 (R = G = B stays unchanged).
+
+    Used to bring a network's RGB output for a greyscale input back to one intensity channel.
+    """
+    rgb = _check_rgb(img, "rgb_to_gray").astype(np.float64)
+    return to_uint8(rgb @ (_YCBCR_MATRIX[0] / _YCBCR_MATRIX[0].sum()) / 255.0)

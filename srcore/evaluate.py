@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from srcore.color import to_uint8
+from srcore.color import rgb_to_gray, to_uint8
 from srcore.data import BenchImage, available_benchmarks, load_benchmark, lr_to_input
 from srcore.errors import UserError
 from srcore.imresize import imresize
@@ -22,11 +22,6 @@ from srcore.metrics import psnr, ssim
 
 Upscaler = Callable[[np.ndarray], np.ndarray]
 SRFunction = Callable[[np.ndarray], np.ndarray]  # uint8 LR image -> uint8 SR image
-
-# Luma weights of rgb2ycbcr, normalised so that R = G = B maps to the same grey level: turns the
-# network's RGB output for a greyscale input back into a single intensity channel.
-_GRAY_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 219.0
-
 
 def _tile_starts(length: int, tile: int) -> list[int]:
     return list(range(0, length, tile)) if length > tile else [0]
@@ -60,7 +55,7 @@ def make_sr_function(upscale: Upscaler, scale: int, tile: int = 0, overlap: int 
     def sr(lr: np.ndarray) -> np.ndarray:
         if lr.ndim == 2:
             rgb = upscale_array(upscale, np.repeat(lr[:, :, None], 3, axis=2), scale, tile, overlap)
-            return to_uint8(rgb.astype(np.float64) @ _GRAY_WEIGHTS / 255.0)
+            return rgb_to_gray(rgb)
         return upscale_array(upscale, lr, scale, tile, overlap)
 
     return sr

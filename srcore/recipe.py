@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from srcore.config import TrainConfig, preset_config
+from srcore.data import split_dirs
 from srcore.errors import UserError
 from srcore.fileio import atomic_write_text
 
@@ -108,9 +109,17 @@ def run_training(args: Any) -> Path:
 
 
 def ensure_prepared(data: str, scale: int) -> None:
-    from srcore.prepare import is_prepared, prepare
+    """Prepare the data (prepare_bsd500.py's defaults) when `data` holds no usable build for `scale`."""
+    from srcore.prepare import is_prepared, prepare, read_manifest
 
     if is_prepared(data, scales=(scale,)):
         return
+    manifest = read_manifest(data)
+    if manifest is None and all(d.is_dir() for d in split_dirs(data, "train", scale)):
+        return  # prepared by other means (no manifest at all, so not an interrupted run of ours)
     print(f"prepared data not found in {data}/ (x{scale}); preparing it first with prepare_bsd500.py's defaults")
-    prepare(out=data, scales=tuple(sorted({4, scale})))
+    key = (manifest or {}).get("key", {})
+    scales = sorted({4, scale, *key.get("scales", [])}) if isinstance(key.get("scales"), list) else sorted({4, scale})
+    # Keep benchmark sets (Set5, Set14) that an earlier build had, so adding a scale does not drop them.
+    bench = [b["path"] for b in key.get("benchmarks", []) if isinstance(b, dict) and "path" in b]
+    prepare(out=data, scales=tuple(scales), benchmarks=bench)

@@ -1,0 +1,60 @@
+"""The entry scripts as a user runs them: one-line errors, the bicubic table, results merging."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from srcore.results import read_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_bicubic_table_and_results_merge(tiny_data, tmp_path):
+    p = run(str(REPO / "test.py"), "--bicubic", "--data", str(tiny_data), "--results-dir", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert "Tiny" in p.stdout
+    rows = read_rows(tmp_path / "results.csv")
+    assert [(r["model"], r["dataset"], r["scale"]) for r in rows] == [("bicubic", "Tiny", "4")]
+    assert "--bicubic" in rows[0]["command"]
+    # Re-running replaces the row rather than duplicating it.
+    run(str(REPO / "test.py"), "--bicubic", "--data", str(tiny_data), "--results-dir", str(tmp_path))
+    assert len(read_rows(tmp_path / "results.csv")) == 1
+    assert "| bicubic |" in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--bicubic", "--data", "/nonexistent"], ["no prepared benchmark"]),
+    (["--weights", "/nonexistent.pth"], ["no such file"]),
+    (["--weights", __file__], ["expected .pth"]),
+])
+def test_test_py_errors_are_one_line(args, needles):
+    assert_one_line_error(run(str(REPO / "test.py"), *args), *needles)
+
+
+def test_test_py_rejects_garbage_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert_one_line_error(run(str(REPO / "test.py"), "--weights", str(bad), "--no-results"), "bad.pth")
+
+
+def test_trains_py_bad_options_are_one_line(tmp_path):
+    assert_one_line_error(run(str(REPO / "trains.py"), "--patch-size", "30", "--out", str(tmp_path)),
+                          "--patch-size")
+    assert_one_line_error(run(str(REPO / "trains.py"), "--resume", str(tmp_path / "nope")), "--resume")
