@@ -51,10 +51,10 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
         b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
         lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
         hr = rng.random((b, p, p, 3), dtype=np.float32) * 2 - 1
-        for i in range(warmup):
+        for _ in range(warmup):
             trainer.train_step(lr, hr)
         t0 = time.perf_counter()
-        for i in range(steps):
+        for _ in range(steps):
             trainer.train_step(lr, hr)
         dt = time.perf_counter() - t0
         value, unit = b * steps / dt, "samples/s"

@@ -1,0 +1,50 @@
+"""Running a generator: the evaluation upscaler contract of srcore.evaluate, from a model or a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srcore.evaluate import Upscaler
+from torch_srgan.checkpoint import load_checkpoint, load_state
+from torch_srgan.models import Generator, build_generator
+from torch_srgan.train import place, resolve_device, to_numpy, to_tensor
+
+
+def make_upscaler(generator: torch.nn.Module, device: str | torch.device | None = None) -> Upscaler:
+    """fn(lr: float32 NHWC in [0, 1]) -> float32 NHWC in [0, 1], run in eval mode under inference_mode.
+
+    The generator is moved to `device` (None: CUDA when available, else CPU). Its train/eval mode is
+    restored after each call, so a Trainer's generator can be validated between training steps.
+    """
+    dev = resolve_device(device)
+    place(generator, dev)
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        was_training = generator.training
+        generator.eval()
+        try:
+            with torch.inference_mode():
+                sr = generator(to_tensor(lr, dev))
+                return to_numpy((sr.float() + 1.0) * 0.5)  # tanh range [-1, 1] -> [0, 1]
+        finally:
+            generator.train(was_training)
+
+    return upscale
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+    """The generator of a checkpoint (built from its metadata's scale and arch) and the metadata, on CPU."""
+    meta, data = load_checkpoint(path, backend="torch")
+    generator = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    load_state(generator, data["generator"], path, "generator")
+    return generator, meta
+
+
+def load_upscaler(path: str | Path, device: str | torch.device | None = None) -> tuple[Upscaler, dict[str, Any]]:
+    """(upscaler, meta) of a `.pth` checkpoint; CheckpointError (a UserError) for wrong or damaged files."""
+    generator, meta = load_generator(path)
+    return make_upscaler(generator, device), meta

@@ -1,0 +1,179 @@
+"""Content losses (MSE, VGG22, VGG54) and the adversarial losses of SRGAN.
+
+The VGG19 feature stack is built here with the same module indices as torchvision's
+``vgg19().features``, so torchvision's ImageNet state dict loads into it directly, without
+allocating the 120 M-parameter classifier that the loss never uses.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srcore.errors import UserError
+
+# torchvision's VGG19_Weights.IMAGENET1K_V1; the file name carries the first hex digits of its SHA-256.
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+             512, 512, 512, 512, "M"]
+# Number of leading modules of vgg19().features up to and including the ReLU:
+# index 8 is relu2_2 (after conv2_2 at 7), index 35 is relu5_4 (after conv5_4 at 34).
+VGG_LAYERS = {"22": 9, "54": 36}
+VGG_RESCALE = 12.75  # Ledig et al.: feature maps are divided by 12.75 before the MSE
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
+
+
+def vgg19_cache_file() -> Path:
+    """Where torch.hub keeps the downloaded ImageNet weights ($TORCH_HOME/hub/checkpoints/...)."""
+    name = Path(urllib.parse.urlparse(VGG19_URL).path).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def _is_imagenet(weights: str | None) -> bool:
+    return weights is None or weights == "imagenet"
+
+
+def _random_warning() -> None:
+    bar = "!" * 78
+    print(f"{bar}\nWARNING: VGG19 with RANDOM weights (--vgg-weights random): the perceptual loss is "
+          f"meaningless.\nUse this for smoke tests only; results are not SRGAN.\n{bar}", file=sys.stderr)
+
+
+def check_vgg_available(weights: str | None) -> None:
+    """Make sure the VGG19 weights can be loaded, downloading the ImageNet ones if needed; UserError if not.
+
+    `weights`: None (or "imagenet") = torchvision's ImageNet weights; a path to a state-dict file;
+    "random" = random weights (smoke tests only).
+    """
+    if weights == "random":
+        return
+    if not _is_imagenet(weights):
+        if not Path(weights).is_file():  # type: ignore[arg-type]
+            raise UserError(f"--vgg-weights {weights}: no such file")
+        return
+    cache = vgg19_cache_file()
+    if cache.is_file():
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    print(f"downloading the VGG19 ImageNet weights (548 MB) for the perceptual loss to {cache}", file=sys.stderr)
+    try:
+        hash_prefix = cache.name.split("-")[-1].split(".")[0]
+        # Attribute lookup at call time (not `from torch.hub import ...`) so tests can stub the download.
+        torch.hub.download_url_to_file(VGG19_URL, str(cache), hash_prefix=hash_prefix, progress=True)
+    except Exception as e:  # noqa: BLE001 - any network/disk/hash failure means the same to the user
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(
+            f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading {VGG19_URL} to {cache} "
+            f"failed ({reason}); either allow that download (or copy the file there yourself), or pass "
+            f"--vgg-weights PATH to a local VGG19 state-dict file") from None
+
+
+def vgg19_features(num_layers: int = 36) -> nn.Sequential:
+    """The first `num_layers` modules of torchvision's vgg19().features (same indices, random init)."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in VGG19_CFG:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(cin, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            cin = int(v)
+    return nn.Sequential(*layers[:num_layers])
+
+
+def _load_state_dict(weights: str | None) -> dict[str, Any]:
+    path = vgg19_cache_file() if _is_imagenet(weights) else Path(weights)  # type: ignore[arg-type]
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unreadable, truncated, or not a tensor-only file
+        raise UserError(f"--vgg-weights {path}: not a readable PyTorch state-dict file "
+                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise UserError(f"--vgg-weights {path}: expected a VGG19 state dict, got {type(sd).__name__}")
+    return sd
+
+
+def _features_state(sd: dict[str, Any], num_layers: int, path: str) -> dict[str, Any]:
+    """Keys of the first `num_layers` feature modules, from a full vgg19 or a features-only state dict."""
+    if any(k.startswith("features.") for k in sd):
+        sd = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")}
+    return {k: v for k, v in sd.items() if k.split(".")[0].isdigit() and int(k.split(".")[0]) < num_layers}
+
+
+def build_vgg(layer: str, weights: str | None = None) -> nn.Sequential:
+    """Frozen VGG19 features through relu2_2 (layer "22") or relu5_4 ("54"), in eval mode."""
+    if layer not in VGG_LAYERS:
+        raise ValueError(f"VGG layer must be one of {sorted(VGG_LAYERS)}, got {layer!r}")
+    n = VGG_LAYERS[layer]
+    net = vgg19_features(n)
+    if weights == "random":
+        _random_warning()
+    else:
+        check_vgg_available(weights)
+        name = str(vgg19_cache_file() if _is_imagenet(weights) else weights)
+        state = _features_state(_load_state_dict(weights), n, name)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise UserError(f"--vgg-weights {name}: not a VGG19 state dict ({first})") from None
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class ContentLoss(nn.Module):
+    """"mse": MSE in the [-1, 1] image space; "vgg22"/"vgg54": MSE of VGG19 features / 12.75.
+
+    Both inputs are generator-range images in [-1, 1], (N, 3, H, W).
+    """
+
+    def __init__(self, kind: str = "mse", weights: str | None = None) -> None:
+        super().__init__()
+        if kind not in CONTENT_LOSSES:
+            raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
+        self.kind = kind
+        self.vgg = build_vgg(kind[3:], weights) if kind != "mse" else None
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> ContentLoss:
+        super().train(mode)
+        if self.vgg is not None:
+            self.vgg.eval()  # the loss network is frozen: never in training mode
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.vgg is not None
+        x = ((x + 1.0) * 0.5 - self.mean) / self.std
+        return self.vgg(x) / VGG_RESCALE
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if self.vgg is None:
+            return F.mse_loss(sr.float(), hr.float())
+        with torch.no_grad():
+            target = self.features(hr)
+        return F.mse_loss(self.features(sr).float(), target.float())
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(x)) = softplus(-logit), averaged (the non-saturating GAN loss of the paper)."""
+    return F.softplus(-fake_logits.float()).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits: real -> 1, fake -> 0; the sum of the two means."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
