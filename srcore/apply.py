@@ -16,7 +16,8 @@ from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_fu
 from srcore.recipe import backend_module
 from srcore.results import merge_rows, print_table
 
-CHECKPOINT_KINDS = {".pth": "torch", ".pt": "torch", ".weights.h5": "keras", ".json": "keras", ".npz": "neutral"}
+CHECKPOINT_KINDS = {".pth": "torch", ".pt": "torch", ".weights.h5": "keras", ".json": "keras", ".state.npz": "keras",
+                    ".npz": "neutral"}
 DEFAULT_TILE = 128  # LR pixels per tile side for --input images: bounded memory for any image size
 
 
@@ -34,16 +35,33 @@ def checkpoint_kind(path: str | Path) -> str:
 
 
 def load_sr_model(weights: str, backend: str | None, device: str | None, scale: int | None):
-    """(upscaler, meta, run_backend) for a checkpoint, run in `backend` (default: the one that trained it)."""
+    """(upscaler, meta, run_backend) for a checkpoint, run in `backend` (default: the one that trained it).
+
+    A checkpoint in the other backend's format, or a backend-neutral .npz, is converted in memory
+    (srconvert; the file is not changed). meta["backend"] is the file's format; rows record
+    meta["trained_backend"] (srconvert.neutral.trained_backend) as the backend that trained it.
+    """
     kind = checkpoint_kind(weights)
-    run_backend = backend or (kind if kind != "neutral" else "torch")
-    if kind not in (run_backend, "neutral"):
-        raise UserError(f"--weights {weights} is a {kind} checkpoint; running it with --backend {run_backend} "
-                        f"needs converting it first: python convert_weights.py {weights} OUT")
-    upscale, meta = backend_module(run_backend, "inference").load_upscaler(weights, device=device)
+    if backend is not None and kind == backend:
+        upscale, meta = backend_module(backend, "inference").load_upscaler(weights, device=device)
+        run_backend = backend
+    elif backend is None and kind != "neutral":
+        upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device)
+        run_backend = kind
+    else:
+        from srconvert.convert import load_upscaler
+
+        if backend is not None:
+            backend_module(backend, "inference")  # a one-line error if its framework is missing
+        upscale, meta, run_backend = load_upscaler(weights, backend, device)
     if scale is not None and meta["scale"] != scale:
         raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
     return upscale, meta, run_backend
+
+
+def trained_backend(meta: dict[str, Any]) -> str:
+    """The backend that trained a checkpoint's weights (kept through conversions)."""
+    return str(meta.get("trained_backend") or meta.get("backend"))
 
 
 def _display_path(p: str | Path) -> str:
@@ -66,10 +84,12 @@ def run_test(args: Any) -> list[dict[str, Any]]:
         upscale, meta, run_backend = load_sr_model(args.weights, args.backend, args.device, args.scale)
         scale = meta["scale"]
         sr_fn = make_sr_function(upscale, scale, tile=args.tile or 0)
-        base = {"model": meta["model"], "backend": meta["backend"], "run_backend": run_backend,
+        trained = trained_backend(meta)
+        base = {"model": meta["model"], "backend": trained, "run_backend": run_backend,
                 "iterations": meta.get("iteration", ""), "weights": _display_path(args.weights)}
-        print(f"{args.weights}: {meta['model']} x{scale} trained in {meta['backend']} "
-              f"({meta.get('iteration')} iterations), running in {run_backend}")
+        converted = "" if meta["backend"] == run_backend else f", converted in memory from the {meta['backend']} format"
+        print(f"{args.weights}: {meta['model']} x{scale} trained in {trained} "
+              f"({meta.get('iteration')} iterations), running in {run_backend}{converted}")
     rows = evaluate_benchmarks(sr_fn, args.data, args.datasets, scale, save_dir=args.save_images)
     rows = [{**base, **r, "command": command, "date": date} for r in rows]
     print_table(rows)

@@ -1,0 +1,79 @@
+"""Keras generator -> the backend-free upscaler function that srcore.evaluate works with."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_srgan.checkpoint import load_checkpoint, load_generator_weights
+from keras_srgan.models import build_generator
+from srcore.errors import UserError
+from srcore.evaluate import Upscaler
+
+
+def resolve_device(device: str | None) -> str | None:
+    """A tf.device string for --device: None = TF's default placement (a GPU when there is one)."""
+    if device is None:
+        return None
+    d = device.lower()
+    if d == "cpu":
+        return "/CPU:0"
+    if d == "gpu" or d.startswith(("gpu:", "cuda")):
+        index = d.split(":", 1)[1] if ":" in d else "0"
+        gpus = tf.config.list_physical_devices("GPU")
+        if not index.isdigit() or int(index) >= len(gpus):
+            raise UserError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s)")
+        return f"/GPU:{index}"
+    raise UserError(f"--device {device}: the Keras backend takes cpu, gpu or gpu:N")
+
+
+@contextlib.contextmanager
+def on_device(device: str | None) -> Iterator[None]:
+    if device is None:
+        yield
+    else:
+        with tf.device(device):
+            yield
+
+
+def make_upscaler(generator: keras.Model, device: str | None = None) -> Upscaler:
+    """fn(lr float32 NHWC in [0, 1]) -> float32 NHWC in [0, 1], the generator in inference mode.
+
+    One graph for every input size (None dimensions in the signature): validation crops, benchmark
+    images and tiles of any shape never retrace. No XLA here, it would compile once per shape.
+    """
+    tf_device = resolve_device(device)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def run(lr: tf.Tensor) -> tf.Tensor:
+        sr = tf.cast(generator(lr, training=False), tf.float32)
+        return (sr + 1.0) * 0.5  # tanh range -> [0, 1]; srcore clips and rounds
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        with on_device(tf_device):
+            return run(tf.convert_to_tensor(np.asarray(lr, np.float32))).numpy()
+
+    upscale.graph_function = run  # type: ignore[attr-defined]  # for tests and benchmarks: tracing count
+    return upscale
+
+
+def load_generator(path: str | Path, scale: int | None = None) -> tuple[keras.Model, dict[str, Any]]:
+    """(generator with the checkpoint's weights, metadata); one-line CheckpointError for bad files."""
+    meta, files = load_checkpoint(path, scale=scale)
+    arch = meta["arch"]
+    generator = build_generator(meta["scale"], arch["blocks"], arch["channels"])
+    load_generator_weights(generator, files)
+    return generator, meta
+
+
+def load_upscaler(path: str | Path, device: str | None = None) -> tuple[Upscaler, dict[str, Any]]:
+    """(upscaler, metadata) of a Keras checkpoint (`.weights.h5`, its `.json`, or a run folder)."""
+    with on_device(resolve_device(device)):
+        generator, meta = load_generator(path)
+    return make_upscaler(generator, device), meta

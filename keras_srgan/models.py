@@ -1,0 +1,122 @@
+"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017) as Keras 3 functional models, NHWC.
+
+Layer names are deterministic ("conv_in", "block3_conv1", "block3_bn1", "up0_conv", "conv5", "bn5",
+"fc1", ...; blocks and stages count from 0 like torch's nn.Sequential indices) so that a weight
+converter can map them to the PyTorch state_dict by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+# torch BatchNorm2d defaults (momentum 0.1 on the new value, eps 1e-5) in Keras' convention.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+@keras.saving.register_keras_serializable(package="srgan")
+class PixelShuffle(layers.Layer):
+    """Sub-pixel upsampling (Shi et al. 2016): (B, H, W, C*r*r) -> (B, H*r, W*r, C).
+
+    tf.nn.depth_to_space orders the r*r sub-pixels before the channels (channel index = (dy*r + dx)*C + c),
+    torch's nn.PixelShuffle after them (c*r*r + dy*r + dx); the weight converter permutes the
+    preceding conv's output channels accordingly.
+    """
+
+    def __init__(self, factor: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.depth_to_space(x, self.factor)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        b, h, w, c = input_shape
+        r = self.factor
+        return (b, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+def _prelu(name: str) -> layers.PReLU:
+    # One learnable slope per channel, as torch nn.PReLU(num_parameters=C) with its 0.25 init.
+    return layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+
+
+def _conv(filters: int, kernel: int, name: str) -> layers.Conv2D:
+    return layers.Conv2D(filters, kernel, padding="same", use_bias=True, name=name)
+
+
+def _bn(name: str) -> layers.BatchNormalization:
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+def upsample_factors(scale: int) -> list[int]:
+    """Pixel-shuffle stages of the generator: x4 = 2 x2 stages, x2 = one, x3 = one x3 stage."""
+    factors = {2: [2], 3: [3], 4: [2, 2]}
+    if scale not in factors:
+        raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+    return factors[scale]
+
+
+def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> keras.Model:
+    """SRResNet: LR float [0, 1] NHWC (any size) -> SR in [-1, 1] (tanh), `scale` times larger."""
+    inp = keras.Input((None, None, 3), name="lr")
+    x = _conv(channels, 9, "conv_in")(inp)
+    x = skip = _prelu("prelu_in")(x)
+    for b in range(blocks):
+        y = _conv(channels, 3, f"block{b}_conv1")(x)
+        y = _bn(f"block{b}_bn1")(y)
+        y = _prelu(f"block{b}_prelu")(y)
+        y = _conv(channels, 3, f"block{b}_conv2")(y)
+        y = _bn(f"block{b}_bn2")(y)
+        x = layers.Add(name=f"block{b}_add")([x, y])
+    x = _conv(channels, 3, "conv_mid")(x)
+    x = _bn("bn_mid")(x)
+    x = layers.Add(name="add_mid")([skip, x])
+    for i, r in enumerate(upsample_factors(scale)):
+        x = _conv(channels * r * r, 3, f"up{i}_conv")(x)
+        x = PixelShuffle(r, name=f"up{i}_shuffle")(x)
+        x = _prelu(f"up{i}_prelu")(x)
+    x = _conv(3, 9, "conv_out")(x)
+    # float32 output even under a mixed_float16 policy: losses and the [0, 1] mapping want full precision.
+    out = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(inp, out, name=f"srresnet_x{scale}")
+
+
+def discriminator_stages(channels: int = 64) -> list[tuple[int, int]]:
+    """(filters, stride) of the 8 conv layers: the paper's k3n64s1 ... k3n512s2 for channels=64."""
+    c = channels
+    return [(c, 1), (c, 2), (2 * c, 1), (2 * c, 2), (4 * c, 1), (4 * c, 2), (8 * c, 1), (8 * c, 2)]
+
+
+def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:
+    """SRGAN discriminator: HR patch in [-1, 1] NHWC (patch_size x patch_size) -> one logit per image."""
+    if patch_size % 16:
+        raise ValueError(f"the discriminator needs a patch size that is a multiple of 16, got {patch_size}")
+    inp = keras.Input((patch_size, patch_size, 3), name="hr")
+    x = inp
+    for i, (filters, stride) in enumerate(discriminator_stages(channels)):
+        # Explicit zero padding 1 + 'valid': torch's padding=1. Keras 'same' pads stride-2 convs
+        # asymmetrically (0 before, 1 after) and would sample a shifted grid.
+        x = layers.ZeroPadding2D(1, name=f"pad{i}")(x)
+        x = layers.Conv2D(filters, 3, strides=stride, padding="valid", use_bias=True, name=f"conv{i}")(x)
+        if i > 0:  # the first conv has no BN (paper, Fig. 4)
+            x = _bn(f"bn{i}")(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, name="fc1")(x)
+    x = layers.LeakyReLU(negative_slope=0.2, name="lrelu_fc1")(x)
+    out = layers.Dense(1, dtype="float32", name="fc2")(x)
+    return keras.Model(inp, out, name="discriminator")
+
+
+def count_parameters(model: keras.Model) -> int:
+    """Trainable parameters only (Keras' count_params also counts BN moving statistics)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

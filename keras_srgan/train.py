@@ -1,0 +1,439 @@
+"""Training of one phase (SRResNet or SRGAN) with Keras 3 on TensorFlow.
+
+The iteration is a compiled `keras.Model.train_step` (XLA when cfg.xla), fed NHWC batches from
+srcore.data.PatchSampler by a background thread. Everything a step depends on is either saved in
+the checkpoint (G, D, both optimizers' variables) or a pure function of the step number (batch,
+learning rate), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from keras_srgan.checkpoint import (
+    BEST,
+    LAST,
+    CheckpointFiles,
+    assign_state,
+    checkpoint_files,
+    load_checkpoint,
+    load_generator_weights,
+    load_state,
+    save_checkpoint,
+)
+from keras_srgan.inference import make_upscaler, on_device, resolve_device
+from keras_srgan.losses import (
+    ContentLoss,
+    check_vgg_available,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
+from keras_srgan.models import build_discriminator, build_generator
+from srcore.checkpoint import CheckpointError, make_meta
+from srcore.config import TrainConfig, lr_at
+from srcore.data import PatchSampler, load_pairs
+from srcore.errors import UserError
+from srcore.evaluate import Upscaler, validate_psnr
+from srcore.fileio import atomic_write_text
+
+LOG_FILE = "log.jsonl"
+CONFIG_FILE = "config.json"
+
+
+class SRGANModel(keras.Model):
+    """The training step of either phase as a Keras model, so Keras compiles it (tf.function + XLA).
+
+    Phase "srresnet": one generator update on the content loss. Phase "srgan": one discriminator
+    update, then one generator update against the updated discriminator (the paper's alternation).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model | None, content_loss: ContentLoss,
+                 adv_weight: float = 1e-3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.content_loss = content_loss
+        self.adv_weight = float(adv_weight)
+        self.g_optimizer: keras.optimizers.Optimizer | None = None
+        self.d_optimizer: keras.optimizers.Optimizer | None = None
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer,  # type: ignore[override]
+                d_optimizer: keras.optimizers.Optimizer | None = None, jit_compile: bool = True) -> None:
+        super().compile(jit_compile=jit_compile)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+
+    def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self.generator(inputs, training=training)
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        g, d = self.generator, self.discriminator
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
+        logs: dict[str, tf.Tensor] = {}
+        with tf.GradientTape() as g_tape:
+            sr = g(lr, training=True)
+            if d is not None:
+                with g_tape.stop_recording(), tf.GradientTape() as d_tape:
+                    real_logits = d(hr, training=True)
+                    fake_logits_d = d(tf.stop_gradient(sr), training=True)
+                    d_loss = discriminator_loss(real_logits, fake_logits_d)
+                    scaled_d_loss = d_opt.scale_loss(d_loss)  # loss scaling under mixed precision
+                d_grads = d_tape.gradient(scaled_d_loss, d.trainable_weights)
+                d_opt.apply_gradients(zip(d_grads, d.trainable_weights))
+                # Variable reads are ordered after the update by tf.function's automatic control
+                # dependencies, so the generator is scored by the discriminator it just lost to.
+                fake_logits = d(sr, training=True)
+            content = self.content_loss(sr, hr)
+            if d is not None:
+                adv = generator_adversarial_loss(fake_logits)
+                g_loss = content + self.adv_weight * adv
+            else:
+                g_loss = content
+            scaled_g_loss = g_opt.scale_loss(g_loss)
+        g_grads = g_tape.gradient(scaled_g_loss, g.trainable_weights)
+        g_opt.apply_gradients(zip(g_grads, g.trainable_weights))
+        # The same keys as the torch backend's Trainer.train_step.
+        logs["g_loss"] = g_loss
+        logs["content"] = content
+        if d is not None:
+            logs["adv"] = adv
+            logs["d_loss"] = d_loss
+            logs["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
+            logs["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits_d, tf.float32)))
+        return logs
+
+
+def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers.Optimizer:
+    # epsilon explicitly: Keras' Adam default is 1e-7, torch's (and the paper setup's) 1e-8.
+    opt = keras.optimizers.Adam(learning_rate=cfg.lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name=name)
+    return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if mixed else opt
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build layers under a Keras dtype policy, restoring the global one afterwards."""
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(old)
+
+
+class Trainer:
+    """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`)."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        cfg.validate()
+        if cfg.backend != "keras":
+            raise UserError(f"keras_srgan trains the keras backend, but the config says backend {cfg.backend!r}")
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.mixed = bool(cfg.amp)
+        if self.mixed and (self.device == "/CPU:0" or not tf.config.list_physical_devices("GPU")):
+            print("warning: --amp needs a GPU; training in float32 on the CPU", file=sys.stderr)
+            self.mixed = False
+        if cfg.xla and (self.device == "/CPU:0" or not tf.config.list_physical_devices("GPU")):
+            print("note: XLA compiles the step for the CPU, which measured 1.4-2x slower per step than TF's "
+                  "default CPU kernels here; --no-xla trains faster on a CPU", file=sys.stderr)
+        keras.utils.set_random_seed(cfg.seed)
+        with on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
+            self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels)
+            self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
+                                  if cfg.model == "srgan" else None)
+            self.content_loss = ContentLoss(cfg.content_loss, cfg.vgg_weights)
+            self.g_optimizer = make_optimizer(cfg, self.mixed, "adam_g")
+            self.d_optimizer = make_optimizer(cfg, self.mixed, "adam_d") if self.discriminator else None
+            # Build the optimizer variables now: restore() assigns them, and XLA must not create them.
+            self.g_optimizer.build(self.generator.trainable_variables)
+            if self.d_optimizer is not None:
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight,
+                                    name=f"{cfg.model}_step")
+            self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=bool(cfg.xla))
+        self.iteration = 0
+        self.best_psnr: float | None = None
+        self.seconds = 0.0  # training time so far, carried across resumes
+        self._upscaler: Upscaler | None = None
+
+    @property
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        opts = {"optim_g": self.g_optimizer}
+        if self.d_optimizer is not None:
+            opts["optim_d"] = self.d_optimizer
+        return opts
+
+    def optimizer_state(self) -> dict[str, list[Any]]:
+        """Optimizer variables by checkpoint name. Adam's own variables are kept apart from the loss
+        scale of mixed precision, so a run can resume with or without --amp (e.g. on a CPU)."""
+        parts: dict[str, list[Any]] = {}
+        for name, opt in self.optimizers.items():
+            inner = getattr(opt, "inner_optimizer", None)
+            if inner is None:
+                parts[name] = list(opt.variables)
+            else:
+                own = {v.path for v in inner.variables}
+                parts[name] = list(inner.variables)
+                parts[f"{name}_loss_scale"] = [v for v in opt.variables if v.path not in own]
+        return parts
+
+    def set_learning_rate(self, step: int) -> float:
+        # Assign (never rebind): the compiled step reads the optimizer's learning-rate variable.
+        value = lr_at(self.cfg, step)
+        for opt in self.optimizers.values():
+            opt.learning_rate.assign(value)
+        return value
+
+    def train_step(self, lr: np.ndarray, hr: np.ndarray, step: int | None = None) -> dict[str, float]:
+        """One iteration on a sampler batch (NHWC numpy); `step` (default: self.iteration) sets the LR."""
+        step = self.iteration if step is None else int(step)
+        self.set_learning_rate(step)
+        with on_device(self.device):
+            logs = self.model.train_on_batch(lr, hr, return_dict=True)
+        self.iteration = step + 1
+        return {k: float(v) for k, v in logs.items()}
+
+    def upscaler(self) -> Upscaler:
+        """The current generator as an upscaler (inference mode); one compiled function, reused."""
+        if self._upscaler is None:
+            self._upscaler = make_upscaler(self.generator, self.cfg.device)
+        return self._upscaler
+
+    def load_pretrained(self, path: str | Path) -> dict[str, Any]:
+        """Initialise the generator from a checkpoint of either phase (the SRGAN phase's starting point)."""
+        meta, files = load_checkpoint(path, scale=self.cfg.scale)
+        self._check_arch(meta, path)
+        load_generator_weights(self.generator, files)
+        return meta
+
+    def _check_arch(self, meta: dict[str, Any], path: str | Path) -> None:
+        arch, cfg = meta["arch"], self.cfg
+        if (arch["blocks"], arch["channels"]) != (cfg.blocks, cfg.channels):
+            raise CheckpointError(f"{path}: generator has {arch['blocks']} blocks x {arch['channels']} channels, "
+                                  f"this run {cfg.blocks} x {cfg.channels}; pass matching --blocks/--channels")
+
+    def save(self, path: str | Path, iteration: int | None = None, best_psnr: float | None = None) -> Path:
+        """Checkpoint `path` (base name or `.weights.h5`) with everything resume needs; returns the weights path.
+
+        Defaults: the trainer's iteration and best PSNR.
+        """
+        iteration = self.iteration if iteration is None else iteration
+        best_psnr = self.best_psnr if best_psnr is None else best_psnr
+        meta = make_meta(self.cfg, iteration, best_psnr, train_seconds=round(self.seconds, 3))
+        base = _base_of(checkpoint_files(path))
+        return save_checkpoint(base, meta, self.generator, self.discriminator, self.optimizer_state())
+
+    def restore(self, path: str | Path) -> int:
+        """Continue from a checkpoint of this phase: G, D, both optimizers; returns its iteration."""
+        meta, files = load_checkpoint(path, scale=self.cfg.scale, need_state=True)
+        if meta["model"] != self.cfg.model:
+            raise CheckpointError(f"{path}: is a checkpoint of the {meta['model']} phase, this run trains "
+                                  f"{self.cfg.model}; to start SRGAN from it use --pretrained")
+        self._check_arch(meta, path)
+        load_generator_weights(self.generator, files)
+        state = load_state(files)
+        if self.discriminator is not None:
+            assign_state(state, "discriminator", self.discriminator.weights, files.state)
+        for name, variables in self.optimizer_state().items():
+            if name.endswith("_loss_scale") and f"{name}.paths" not in state:
+                continue  # saved without --amp: keep the fresh loss scale
+            assign_state(state, name, variables, files.state)
+        self.iteration = int(meta["iteration"])
+        self.best_psnr = meta.get("best_psnr")
+        self.seconds = float(meta.get("train_seconds") or 0.0)
+        return self.iteration
+
+
+def _base_of(files: CheckpointFiles) -> Path:
+    return files.meta.with_name(files.meta.name[: -len(".json")])
+
+
+class Prefetcher:
+    """Batches `sampler.batch(i)` for i = start, start+1, ... made by a background thread, in order.
+
+    The sampler is a pure function of the step, so the stream is deterministic and can start anywhere.
+    """
+
+    def __init__(self, sampler: PatchSampler, start: int, stop: int, depth: int = 3) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(sampler, start, stop), daemon=True,
+                                        name="batch-prefetch")
+        self._thread.start()
+
+    def _work(self, sampler: PatchSampler, start: int, stop: int) -> None:
+        for i in range(start, stop):
+            try:
+                item: Any = sampler.batch(i)
+            except BaseException as e:  # handed to the training loop, which re-raises it
+                item = e
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if self._stop.is_set() or isinstance(item, BaseException):
+                return
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _resume_checkpoint(resume: str | None) -> Path | None:
+    """The checkpoint to continue from: a file as given, or a run folder's `last` (None if it has none yet)."""
+    if not resume:
+        return None
+    p = Path(resume)
+    if p.is_dir():
+        files = checkpoint_files(p / LAST)
+        if not files.meta.is_file():
+            # A phase folder from a run that stopped before its first checkpoint: nothing to resume yet.
+            print(f"{p}: no {LAST} checkpoint yet; starting this phase from the beginning", file=sys.stderr)
+            return None
+        return files.weights
+    if not p.exists() and not checkpoint_files(p).meta.is_file():
+        raise UserError(f"--resume {resume}: no such run folder or checkpoint")
+    return p
+
+
+class RunLog:
+    """log.jsonl: one JSON object per line, appended and flushed as training goes."""
+
+    def __init__(self, path: Path, keep_until: int) -> None:
+        """Keep the rows of steps <= `keep_until` (the resumed checkpoint's iteration; 0 = a fresh log).
+
+        Rows logged after that checkpoint by a run that then crashed are dropped (the resumed run
+        logs those steps again), and so is a last line cut short by the crash.
+        """
+        self.path = path
+        kept = []
+        if keep_until > 0 and path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= keep_until:
+                    kept.append(line + "\n")
+        atomic_write_text(path, "".join(kept))
+
+    def write(self, row: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def _fmt(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
+    shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
+    if psnr is not None:
+        shown["psnr"] = f"{psnr:.2f}"
+    return shown
+
+
+def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
+    """Run (or resume) one phase in `cfg.out`; returns its final `last` checkpoint (the `.weights.h5`).
+
+    `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
+    """
+    cfg.validate()
+    if cfg.backend != "keras":
+        raise UserError(f"keras_srgan.train got a config for backend {cfg.backend!r}")
+    out = Path(cfg.out)
+    resume = _resume_checkpoint(cfg.resume)
+    if cfg.model == "srgan" and resume is None and not cfg.pretrained:
+        raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint, NAME.weights.h5) to "
+                        "initialise the generator")
+    if cfg.content_loss != "mse":
+        check_vgg_available(cfg.vgg_weights)  # before any data loading or training
+
+    trainer = Trainer(cfg)
+    if resume is not None:
+        start = trainer.restore(resume)
+        if start >= cfg.iterations:
+            print(f"{resume}: already trained for {start} of {cfg.iterations} iterations; nothing to do")
+            return checkpoint_files(resume).weights
+        print(f"resuming {cfg.model} from {resume} at iteration {start}")
+    else:
+        start = 0
+        if cfg.model == "srgan":
+            assert cfg.pretrained is not None
+            trainer.load_pretrained(cfg.pretrained)
+    end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
+
+    train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
+    sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
+    val_hr, val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
+
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / CONFIG_FILE)
+    log = RunLog(out / LOG_FILE, keep_until=start)
+    last_path = checkpoint_files(out / LAST).weights
+    if start >= end:
+        return checkpoint_files(resume).weights if resume is not None else last_path
+
+    sums: dict[str, float] = {}
+    count = 0
+    psnr = trainer.best_psnr
+    t0, seconds0 = time.perf_counter(), trainer.seconds
+    bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it", dynamic_ncols=True)
+    try:
+        with Prefetcher(sampler, start, end) as batches:
+            for step in range(start, end):
+                losses = trainer.train_step(*next(batches), step=step)
+                done = step + 1
+                trainer.seconds = seconds0 + time.perf_counter() - t0
+                if not math.isfinite(losses["g_loss"]):
+                    raise UserError(f"training diverged at iteration {done} (generator loss {losses['g_loss']}); "
+                                    f"try a lower --lr, or resume from {last_path} with one")
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if done % cfg.log_every == 0:  # logged losses are means over the steps since the last row
+                    log.write({"step": done, **{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step),
+                               "time": round(trainer.seconds, 3)})
+                    sums, count = {}, 0
+                final = done == cfg.iterations
+                if done % cfg.val_every == 0 or final:
+                    psnr = validate_psnr(trainer.upscaler(), val_hr, val_lr, cfg.scale)
+                    trainer.seconds = seconds0 + time.perf_counter() - t0
+                    log.write({"step": done, "val_psnr": psnr, "time": round(trainer.seconds, 3)})
+                    if trainer.best_psnr is None or psnr > trainer.best_psnr:
+                        trainer.best_psnr = psnr
+                        trainer.save(out / BEST, done)
+                if done % cfg.save_every == 0 or final or done == end:
+                    trainer.save(out / LAST, done)
+                bar.set_postfix(_fmt(losses, psnr), refresh=False)
+                bar.update(1)
+    finally:
+        bar.close()
+    return last_path
