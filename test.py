@@ -2,6 +2,7 @@
 
     python test.py --bicubic                            # the bicubic baseline on every prepared set
     python test.py --weights runs/x/srgan/last.pth      # a checkpoint (PyTorch .pth or Keras .weights.h5)
+    python test.py --weights runs/x/srgan/last.pth --backend keras   # run it in the other backend
     python test.py --weights CKPT --input photo.jpg --output photo_x4.png
 """
 
@@ -19,7 +20,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", metavar="CKPT", help="checkpoint to score or apply")
     what.add_argument("--bicubic", action="store_true", help="score MATLAB-compatible bicubic upscaling")
     p.add_argument("--backend", choices=("torch", "keras"),
-                   help="backend that runs the checkpoint (default: the one that trained it)")
+                   help="backend that runs the checkpoint (default: the one that trained it); a checkpoint in "
+                        "the other backend's format, or a backend-neutral .npz, is converted in memory")
     p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py (default data/)")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4),

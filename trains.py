@@ -45,9 +45,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-every", type=int)
     g.add_argument("--val-images", type=int, help="val crops used for validation PSNR (0 = all 100)")
     g.add_argument("--save-every", type=int)
-    g.add_argument("--vgg-weights", metavar="PATH|random",
-                   help="local VGG19 weights file; default: the framework's ImageNet download. 'random' is "
-                        "for smoke tests only and makes the perceptual loss meaningless")
+    g.add_argument("--vgg-weights", metavar="PATH|keras-imagenet|random",
+                   help="VGG19 of the perceptual loss; default: torchvision's ImageNet weights in both backends "
+                        "(downloaded into torch.hub's cache). PATH: a VGG19 .pth, or the .npz of "
+                        "convert_weights.py --vgg19 (both backends), or a Keras .h5 (keras). 'keras-imagenet': "
+                        "Keras' own ImageNet VGG19 (keras only; caffe preprocessing, NOT comparable with torch). "
+                        "'random' is for smoke tests only and makes the perceptual loss meaningless")
     h = p.add_argument_group("hardware")
     h.add_argument("--device", help="torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)")
     h.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")

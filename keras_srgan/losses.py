@@ -5,19 +5,30 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
+from srconvert.layout import to_keras, vgg19_entries
+from srconvert.vgg import (
+    TORCHVISION_VGG19_SHA256_PREFIX,
+    TORCHVISION_VGG19_URL,
+    load_vgg19_arrays,
+    torchvision_vgg19_path,
+)
 from srcore.errors import UserError
 
 VGG_LAYERS = {"22": "block2_conv2", "54": "block5_conv4"}  # Keras' VGG convs include their ReLU
 VGG_SCALE = 12.75  # the paper's rescaling of the VGG feature maps
-# torchvision's ImageNet normalisation of [0, 1] RGB input. Deliberately NOT keras' caffe-style
-# preprocess_input (BGR, 0..255, mean subtraction): with the same VGG19 weights loaded (converted from
-# torchvision), the Keras loss is then the same function as the PyTorch backend's.
+# torchvision's ImageNet normalisation of [0, 1] RGB input, used with torchvision's VGG19 weights (the
+# default, converted on load): the Keras loss is then the same function as the PyTorch backend's.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Keras' own ImageNet VGG19 ("keras-imagenet", or a Keras .h5 file) was trained on caffe-style input:
+# BGR, 0..255, minus these per-channel means. Different weights and input: not comparable to torch.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+KERAS_IMAGENET = "keras-imagenet"
 
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_NOTOP_FILE)
@@ -35,22 +46,73 @@ def keras_vgg_cache_path() -> Path:
     return home / "models" / VGG19_NOTOP_FILE
 
 
+def vgg_source(weights: str | None) -> tuple[str, str]:
+    """(kind, preprocessing) of a --vgg-weights value.
+
+    kind: "torchvision" (None/"imagenet": torchvision's ImageNet file; or a .pth/.npz path),
+    "keras" (KERAS_IMAGENET, or a Keras .h5 weights file) or "random"; preprocessing: "torch"
+    (RGB [0, 1], ImageNet mean/std) or "caffe" (Keras' own weights).
+    """
+    if weights is None or weights == "imagenet":
+        return "torchvision", "torch"
+    if weights == "random":
+        return "random", "torch"
+    if weights == KERAS_IMAGENET or str(weights).lower().endswith(".h5"):
+        return "keras", "caffe"
+    if str(weights).lower().endswith((".pth", ".pt", ".npz")):
+        return "torchvision", "torch"
+    raise UserError(f"--vgg-weights {weights}: expected a VGG19 file (.pth or .npz in torchvision's layout, or a "
+                    f"Keras .h5), '{KERAS_IMAGENET}' or 'random'")
+
+
 def _how_to_supply() -> str:
-    return (f"run once with network access to download them into the Keras cache ({keras_vgg_cache_path()}), "
-            "or pass a local Keras VGG19 (no top) weights file with --vgg-weights PATH")
+    return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
+            "VGG19 file (torchvision's vgg19-dcbb9e9d.pth, or the .npz of python convert_weights.py --vgg19), or "
+            f"--vgg-weights {KERAS_IMAGENET} for Keras' own ImageNet VGG19 (caffe preprocessing; NOT comparable "
+            "with the PyTorch backend)")
+
+
+def _download_torchvision_vgg19(target: Path) -> None:
+    """torchvision's VGG19 weights into torch.hub's cache (shared with the PyTorch backend), no torch needed."""
+    import hashlib
+
+    print(f"downloading torchvision's VGG19 ImageNet weights (548 MB) for the perceptual loss to {target}",
+          file=sys.stderr)
+    try:
+        keras.utils.get_file(target.name, TORCHVISION_VGG19_URL, cache_dir=str(target.parent.parent),
+                             cache_subdir=target.parent.name)
+    except Exception as e:  # no network, proxy, disk full: all mean the same to the user
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading "
+                        f"{TORCHVISION_VGG19_URL} to {target} failed ({reason}); " + _how_to_supply()) from None
+    h = hashlib.sha256()
+    with open(target, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if not h.hexdigest().startswith(TORCHVISION_VGG19_SHA256_PREFIX):
+        target.unlink()
+        raise UserError(f"the downloaded {target.name} does not have the published SHA-256 "
+                        f"({TORCHVISION_VGG19_SHA256_PREFIX}...); deleted it, try again")
 
 
 def check_vgg_available(weights: str | None) -> None:
     """Make sure the VGG19 weights of a perceptual loss can be loaded; UserError if not.
 
-    None = the Keras ImageNet weights: used from the Keras cache, downloaded into it if missing.
-    Never falls back to random weights.
+    None (or "imagenet") = torchvision's ImageNet VGG19, the PyTorch backend's default too: used from
+    torch.hub's cache, downloaded into it if missing (no torch needed). KERAS_IMAGENET = Keras' own
+    ImageNet weights (Keras cache). A path: a VGG19 file. Never falls back to random weights.
     """
-    if weights == "random":
+    kind, _ = vgg_source(weights)
+    if kind == "random":
         return
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise UserError(f"--vgg-weights {weights}: no such file; " + _how_to_supply())
+    if weights not in (None, "imagenet", KERAS_IMAGENET):
+        if not Path(weights).is_file():  # type: ignore[arg-type]
+            raise UserError(f"--vgg-weights {weights}: no such file")
+        return
+    if kind == "torchvision":
+        target = torchvision_vgg19_path()
+        if not target.is_file():
+            _download_torchvision_vgg19(target)
         return
     if keras_vgg_cache_path().is_file():
         return
@@ -58,8 +120,9 @@ def check_vgg_available(weights: str | None) -> None:
         keras.utils.get_file(VGG19_NOTOP_FILE, VGG19_NOTOP_URL, cache_subdir="models", file_hash=VGG19_NOTOP_HASH)
     except Exception as e:  # no network, proxy, disk full: all mean the same to the user
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"the VGG19 ImageNet weights for the perceptual loss are not available "
-                        f"(download failed: {reason}); " + _how_to_supply()) from None
+        raise UserError(f"Keras' VGG19 ImageNet weights ({VGG19_NOTOP_FILE}) are not available (download "
+                        f"failed: {reason}); run once with network access to download them into the Keras cache "
+                        f"({keras_vgg_cache_path()}), or use the default torchvision weights") from None
 
 
 def _warn_random() -> None:
@@ -68,32 +131,53 @@ def _warn_random() -> None:
 
 
 def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
-    """Frozen VGG19 feature extractor: normalised RGB NHWC (any size) -> relu2_2 or relu5_4 features.
+    """Frozen VGG19 feature extractor: preprocessed RGB NHWC (any size) -> relu2_2 or relu5_4 features.
 
-    weights: None = Keras' ImageNet weights, a path to a Keras VGG19 (no top) weights file (.h5 or
-    .weights.h5), or "random" (smoke tests only; warns loudly).
+    weights: None = torchvision's ImageNet VGG19 (as the PyTorch backend); a VGG19 file (.pth or .npz in
+    torchvision's layout, or a Keras VGG19 no-top .h5); KERAS_IMAGENET = Keras' own ImageNet weights;
+    "random" (smoke tests only; warns loudly). The model's `preprocessing` attribute ("torch" or
+    "caffe") says which input it expects (see vgg_input).
     """
     if layer not in VGG_LAYERS:
         raise ValueError(f"VGG layer must be one of {', '.join(VGG_LAYERS)}, got {layer!r}")
-    if weights == "random":
+    kind, preprocessing = vgg_source(weights)
+    if kind == "random":
         _warn_random()
-        source = None
     else:
         check_vgg_available(weights)
-        source = "imagenet" if weights is None else str(weights)
+    source = None
+    if kind == "keras":
+        source = "imagenet" if weights == KERAS_IMAGENET else str(weights)
     try:
         vgg = keras.applications.VGG19(include_top=False, weights=source, input_shape=(None, None, 3))
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load VGG19 weights from {source}: {str(e).splitlines()[0] if str(e) else e}; "
                         f"expected a Keras VGG19 weights file without the classifier (include_top=False)") from None
     features = keras.Model(vgg.input, vgg.get_layer(VGG_LAYERS[layer]).output, name=f"vgg19_{layer}")
+    if kind == "torchvision":
+        path = torchvision_vgg19_path() if weights in (None, "imagenet") else Path(weights)  # type: ignore[arg-type]
+        set_torchvision_vgg19_weights(features, load_vgg19_arrays(path), str(path))
     features.trainable = False  # frozen; VGG has no BN/dropout, so inference mode needs nothing else
+    features.preprocessing = preprocessing
     return features
 
 
-def vgg_input(y: tf.Tensor) -> tf.Tensor:
-    """Generator-range images [-1, 1] -> ImageNet-normalised RGB (torchvision convention)."""
+def set_torchvision_vgg19_weights(vgg: keras.Model, arrays: dict[str, Any], where: str) -> None:
+    """Load torchvision-layout VGG19 conv arrays ("features.N.weight"/"bias") into a Keras VGG19 (or a part)."""
+    for entry in vgg19_entries():
+        try:
+            layer = vgg.get_layer(entry.keras)
+        except ValueError:
+            continue  # a truncated feature model has fewer convs
+        layer.set_weights(to_keras(entry, arrays))
+
+
+def vgg_input(y: tf.Tensor, preprocessing: str = "torch") -> tf.Tensor:
+    """Generator-range images [-1, 1] -> VGG input: torchvision's ImageNet normalisation of RGB [0, 1]
+    ("torch"), or the caffe convention of Keras' own VGG weights ("caffe": BGR, 0..255, minus the means)."""
     x = (tf.cast(y, tf.float32) + 1.0) * 0.5
+    if preprocessing == "caffe":
+        return x[..., ::-1] * 255.0 - tf.constant(CAFFE_MEAN_BGR)
     return (x - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
 
 
@@ -116,8 +200,9 @@ def content_loss(sr: tf.Tensor, hr: tf.Tensor, kind: str = "mse", vgg: keras.Mod
         return tf.reduce_mean(tf.square(tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)))
     if vgg is None:
         raise ValueError(f"content loss {kind} needs a VGG feature model (build_vgg)")
-    f_sr = tf.cast(vgg(vgg_input(sr), training=False), tf.float32) / VGG_SCALE
-    f_hr = tf.stop_gradient(tf.cast(vgg(vgg_input(hr), training=False), tf.float32) / VGG_SCALE)
+    prep = getattr(vgg, "preprocessing", "torch")
+    f_sr = tf.cast(vgg(vgg_input(sr, prep), training=False), tf.float32) / VGG_SCALE
+    f_hr = tf.stop_gradient(tf.cast(vgg(vgg_input(hr, prep), training=False), tf.float32) / VGG_SCALE)
     return tf.reduce_mean(tf.square(f_sr - f_hr))
 
 

@@ -8,6 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+try:
+    # Both frameworks in one process: triton, which torch._dynamo imports (e.g. when a torch optimizer
+    # is created), segfaults when it is loaded after TensorFlow. Loading it first avoids that.
+    import torch._dynamo  # noqa: F401
+except ImportError:
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 

@@ -51,6 +51,7 @@ def test_vgg_local_weights_file(tmp_path: Path) -> None:
 
 
 def test_check_vgg_available_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # torch.hub's cache: the default weights
     monkeypatch.setattr(losses, "keras_vgg_cache_path", lambda: tmp_path / "models" / losses.VGG19_NOTOP_FILE)
 
     def offline(*args, **kwargs):
@@ -58,15 +59,23 @@ def test_check_vgg_available_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(UserError) as e:
-        losses.check_vgg_available(None)
+        losses.check_vgg_available(None)  # default: torchvision's ImageNet VGG19, as the PyTorch backend
     msg = str(e.value)
-    assert "--vgg-weights PATH" in msg and losses.VGG19_NOTOP_FILE in msg and "\n" not in msg
+    assert "vgg19-dcbb9e9d.pth" in msg and "--vgg-weights PATH" in msg and losses.KERAS_IMAGENET in msg
+    assert "\n" not in msg
+    with pytest.raises(UserError) as e:
+        losses.check_vgg_available(losses.KERAS_IMAGENET)
+    assert losses.VGG19_NOTOP_FILE in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(UserError, match="--vgg-weights"):
         losses.check_vgg_available(str(tmp_path / "missing.h5"))
     losses.check_vgg_available("random")  # smoke tests: no file needed
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / losses.VGG19_NOTOP_FILE).write_bytes(b"cached")
-    losses.check_vgg_available(None)  # cached: no download attempted
+    losses.check_vgg_available(losses.KERAS_IMAGENET)  # cached: no download attempted
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "vgg19-dcbb9e9d.pth").write_bytes(b"cached")
+    losses.check_vgg_available(None)
 
 
 def test_content_losses(vgg22) -> None:

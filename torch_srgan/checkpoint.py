@@ -76,8 +76,10 @@ def load_checkpoint(path: str | Path, backend: str | None = BACKEND, scale: int 
 def require_states(data: dict[str, Any], keys: tuple[str, ...], path: str | Path) -> None:
     for key in keys:
         if not isinstance(data.get(key), dict):
+            hint = (" (a converted checkpoint carries no optimizer state: use it with test.py or as --pretrained)"
+                    if key.startswith("optim") else "")
             raise CheckpointError(f"{path}: checkpoint has no '{key}' state; the file is damaged or from another "
-                                  f"phase")
+                                  f"phase{hint}")
 
 
 def load_state(module: torch.nn.Module | torch.optim.Optimizer, state: dict[str, Any], path: str | Path,

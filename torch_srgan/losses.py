@@ -50,11 +50,16 @@ def _random_warning() -> None:
 def check_vgg_available(weights: str | None) -> None:
     """Make sure the VGG19 weights can be loaded, downloading the ImageNet ones if needed; UserError if not.
 
-    `weights`: None (or "imagenet") = torchvision's ImageNet weights; a path to a state-dict file;
-    "random" = random weights (smoke tests only).
+    `weights`: None (or "imagenet") = torchvision's ImageNet weights; a path to a state-dict file (.pth)
+    or to the backend-neutral .npz of `convert_weights.py --vgg19`; "random" = random weights (smoke
+    tests only).
     """
     if weights == "random":
         return
+    if weights == "keras-imagenet":
+        raise UserError("--vgg-weights keras-imagenet is the Keras backend's own VGG19 (caffe preprocessing, not "
+                        "comparable); the PyTorch backend uses torchvision's ImageNet weights (the default) or "
+                        "--vgg-weights PATH")
     if not _is_imagenet(weights):
         if not Path(weights).is_file():  # type: ignore[arg-type]
             raise UserError(f"--vgg-weights {weights}: no such file")
@@ -91,6 +96,10 @@ def vgg19_features(num_layers: int = 36) -> nn.Sequential:
 
 def _load_state_dict(weights: str | None) -> dict[str, Any]:
     path = vgg19_cache_file() if _is_imagenet(weights) else Path(weights)  # type: ignore[arg-type]
+    if path.name.lower().endswith(".npz"):  # the backend-neutral VGG19 file of convert_weights.py --vgg19
+        from srconvert.vgg import load_vgg19_arrays
+
+        return {k: torch.from_numpy(v) for k, v in load_vgg19_arrays(path).items()}
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unreadable, truncated, or not a tensor-only file

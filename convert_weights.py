@@ -1,0 +1,48 @@
+"""Convert checkpoints between PyTorch, Keras and the backend-neutral .npz (directions from the file names).
+
+    python convert_weights.py runs/x/srresnet/last.pth last_keras.weights.h5    # PyTorch -> Keras
+    python convert_weights.py runs/y/srgan/last.weights.h5 srgan.pth             # Keras -> PyTorch
+    python convert_weights.py runs/x/srresnet/last.pth srresnet_x4.npz           # -> backend-neutral
+    python convert_weights.py srresnet_x4.npz srresnet_x4.weights.h5             # neutral -> Keras
+    python convert_weights.py --vgg19 vgg19-dcbb9e9d.pth vgg19_torchvision.npz   # torchvision VGG19 -> .npz
+
+File types: .pth (PyTorch), NAME.weights.h5 or NAME.json (Keras: NAME.weights.h5, NAME.state.npz and
+NAME.json are written), .npz (backend-neutral: torch-layout arrays + the metadata). The generator and,
+for SRGAN checkpoints, the discriminator are converted; optimizer state is not. The metadata is kept;
+"trained_backend" records where the weights were trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from srcore.errors import UserError
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="checkpoint to convert (.pth, .weights.h5/.json, .npz)")
+    p.add_argument("output", metavar="OUT", help="file to write; its name picks the format")
+    p.add_argument("--vgg19", action="store_true",
+                   help="IN is a torchvision VGG19 state dict (vgg19-dcbb9e9d.pth); OUT a .npz for --vgg-weights")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    from srconvert.convert import convert_checkpoint, convert_vgg19
+
+    try:
+        convert = convert_vgg19 if args.vgg19 else convert_checkpoint
+        for line in convert(args.input, args.output, force=args.force):
+            print(line)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Any checkpoint format -> any other, and running a checkpoint in the other backend (framework-free here).
+
+File types, from the name:
+    .pth / .pt                          PyTorch checkpoint (torch_srgan/checkpoint.py)
+    NAME.weights.h5 / NAME.json /       Keras checkpoint (keras_srgan/checkpoint.py: the three files
+    NAME.state.npz                      NAME.weights.h5, NAME.state.npz, NAME.json)
+    other .npz                          backend-neutral file (srconvert/neutral.py)
+
+Everything goes through the neutral groups {"generator": {torch key: array}, "discriminator": ...}.
+Reading a .pth uses srconvert.torchfile (no torch); writing one imports torch; a Keras file either
+way imports Keras. Converted metadata: "backend" = the format the file is now in, "trained_backend" =
+where the weights were trained (kept through every conversion), "converted_from" = the source.
+Optimizer state is never converted: a converted checkpoint evaluates, and starts an SRGAN phase
+(--pretrained), but cannot --resume training.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srconvert import neutral
+from srcore.checkpoint import CheckpointError, check_meta, meta_from_json
+from srcore.errors import UserError
+
+FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral .npz file"}
+KERAS_SUFFIXES = (".weights.h5", ".state.npz", ".json")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def file_kind(path: str | Path) -> str | None:
+    """"torch", "keras" or "neutral" from the file name; None for anything else."""
+    name = Path(path).name.lower()
+    if name.endswith((".pth", ".pt")):
+        return "torch"
+    if name.endswith(KERAS_SUFFIXES):
+        return "keras"
+    if name.endswith(".npz"):
+        return "neutral"
+    return None
+
+
+def require_kind(path: str | Path, what: str) -> str:
+    kind = file_kind(path)
+    if kind is None:
+        raise UserError(f"{what} {path}: unknown file type; expected .pth (PyTorch), NAME.weights.h5 (Keras) "
+                        f"or .npz (backend-neutral)")
+    return kind
+
+
+def _float_arrays(state: Any, where: Path, what: str) -> dict[str, np.ndarray]:
+    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
+        raise CheckpointError(f"{where}: its {what} state is not a dict of tensors; the file is damaged")
+    return {str(k): v.astype(np.float32) for k, v in state.items() if not str(k).endswith("num_batches_tracked")}
+
+
+def read_torch_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[str, Any], neutral.Groups]:
+    """(meta, groups) of a `.pth` checkpoint, read without torch (srconvert.torchfile)."""
+    from srconvert.torchfile import TorchFileError, read_torch_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    with open(p, "rb") as f:
+        if f.read(8) == _HDF5_MAGIC:
+            raise CheckpointError(f"{p}: this is an HDF5 (Keras) file, not a PyTorch checkpoint; name it "
+                                  f"NAME.weights.h5 with its NAME.json beside it")
+    try:
+        data = read_torch_file(p)
+    except TorchFileError as e:
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("meta"), str):
+        raise CheckpointError(f"{p}: not a checkpoint of this project (no metadata)")
+    meta = check_meta(meta_from_json(data["meta"], p), p, backend="torch")
+    groups = {"generator": _float_arrays(data.get("generator"), p, "generator")}
+    if discriminator and data.get("discriminator") is not None:
+        groups["discriminator"] = _float_arrays(data["discriminator"], p, "discriminator")
+    return meta, groups
+
+
+def read_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[str, dict[str, Any], neutral.Groups]:
+    """(kind, meta, groups) of a checkpoint of any format."""
+    kind = require_kind(path, "checkpoint")
+    if kind == "torch":
+        meta, groups = read_torch_checkpoint(path, discriminator)
+    elif kind == "keras":
+        from srconvert import keras_io
+
+        meta, groups = keras_io.read_checkpoint(path, discriminator)
+    else:
+        meta, groups = neutral.load_neutral(path)
+        if not discriminator:
+            groups = {"generator": groups["generator"]}
+    return kind, meta, groups
+
+
+def converted_meta(meta: dict[str, Any], target: str, source: str | Path) -> dict[str, Any]:
+    out = {k: v for k, v in meta.items() if k != "files"}  # "files": Keras' hashes of its own files
+    out["trained_backend"] = neutral.trained_backend(meta)
+    out["backend"] = target
+    out["converted_from"] = {"backend": meta.get("backend"), "file": Path(source).name,
+                             "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return out
+
+
+def _keras_output_files(path: str | Path) -> list[Path]:
+    """The three files of Keras checkpoint `path`, computed without importing Keras."""
+    p = Path(path)
+    base = p.name
+    for suffix in KERAS_SUFFIXES:
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return [p.with_name(base + s) for s in KERAS_SUFFIXES]
+
+
+def write_checkpoint(path: str | Path, kind: str, meta: dict[str, Any], groups: neutral.Groups) -> Path:
+    where = str(path)
+    if kind == "neutral":
+        return neutral.save_neutral(path, meta, groups)
+    if kind == "torch":
+        from srconvert import torch_io
+
+        return torch_io.write_checkpoint(path, meta, groups, where)
+    from srconvert import keras_io
+
+    return keras_io.write_checkpoint(path, meta, groups, where)
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False) -> list[str]:
+    """Convert checkpoint `src` into `dst` (formats from the names); returns lines to print."""
+    src_kind, dst_kind = require_kind(src, "IN"), require_kind(dst, "OUT")
+    if not Path(src).is_file():
+        raise UserError(f"IN {src}: no such file")
+    if src_kind == dst_kind:
+        raise UserError(f"IN and OUT are both {FORMAT_NAMES[src_kind]}s: nothing to convert (copy the file "
+                        f"instead)")
+    outputs = _keras_output_files(dst) if dst_kind == "keras" else [Path(dst)]
+    existing = [p for p in outputs if p.exists()]
+    if existing and not force:
+        raise UserError(f"OUT {existing[0]} exists; pass --force to overwrite it")
+    _, meta, groups = read_checkpoint(src)
+    new_meta = converted_meta(meta, dst_kind, src)
+    written = write_checkpoint(dst, dst_kind, new_meta, groups)
+    parts = " and ".join(g for g in ("generator", "discriminator") if g in groups)
+    lines = [f"{src} ({FORMAT_NAMES[src_kind]}: {meta['model']} x{meta['scale']}, trained in "
+             f"{new_meta['trained_backend']}, {meta.get('iteration')} iterations)",
+             f"  -> {written} ({FORMAT_NAMES[dst_kind]}): {parts} weights"]
+    if src_kind != "neutral":
+        lines.append("  optimizer state is not converted: the result evaluates (test.py) and can start an SRGAN "
+                     "phase (--pretrained), but cannot --resume training")
+    return lines
+
+
+def convert_vgg19(src: str | Path, dst: str | Path, force: bool = False) -> list[str]:
+    """torchvision VGG19 weights (`.pth`, e.g. vgg19-dcbb9e9d.pth) -> a neutral `.npz` both backends load."""
+    from srconvert.vgg import load_vgg19_arrays
+
+    if not str(dst).lower().endswith(".npz") or str(dst).lower().endswith(".state.npz"):
+        raise UserError(f"OUT {dst}: the VGG19 weights are written as a .npz file (e.g. vgg19_torchvision.npz)")
+    if Path(dst).exists() and not force:
+        raise UserError(f"OUT {dst} exists; pass --force to overwrite it")
+    arrays = load_vgg19_arrays(src)
+    neutral.save_neutral(dst, neutral.vgg19_meta(Path(src).name), {"vgg19": arrays})
+    return [f"{src} -> {dst}: the 16 conv layers of VGG19 (torch layout); use it in either backend with "
+            f"--vgg-weights {dst}"]
+
+
+def load_upscaler(path: str | Path, run_backend: str | None = None,
+                  device: str | None = None) -> tuple[Any, dict[str, Any], str]:
+    """(upscaler, meta, run_backend): a checkpoint of any format, converted in memory to run in `run_backend`.
+
+    `run_backend` None: the backend that trained it (torch if that is unknown).
+    """
+    from srcore.recipe import backend_module
+
+    _, meta, groups = read_checkpoint(path, discriminator=False)
+    if run_backend is None:
+        trained = neutral.trained_backend(meta)
+        run_backend = trained if trained in ("torch", "keras") else "torch"
+    inference = backend_module(run_backend, "inference")  # a one-line error if the framework is missing
+    if run_backend == "torch":
+        from srconvert import torch_io
+
+        generator = torch_io.generator_from_arrays(meta, groups["generator"], str(path))
+    else:
+        from srconvert import keras_io
+
+        generator = keras_io.generator_from_arrays(meta, groups["generator"], str(path))
+    return inference.make_upscaler(generator, device), meta, run_backend

@@ -1,0 +1,101 @@
+"""Keras models and checkpoints <-> neutral (torch-layout) arrays. Imports keras_srgan, so Keras/TF.
+
+Shapes are checked layer by layer: a file of another architecture gives a one-line CheckpointError.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import keras_srgan  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+from keras_srgan import checkpoint as kckpt
+from keras_srgan.models import build_discriminator, build_generator
+from srconvert.layout import (
+    Entry,
+    check_keys,
+    disc_arch,
+    discriminator_entries,
+    from_keras,
+    generator_entries,
+    to_keras,
+)
+from srcore.checkpoint import CheckpointError
+
+
+def set_weights(model: Any, entries: list[Entry], arrays: dict[str, np.ndarray], what: str, where: str) -> None:
+    """Assign torch-layout `arrays` to the Keras `model`'s layers named in `entries`."""
+    check_keys(arrays, entries, what, where)
+    for e in entries:
+        layer = model.get_layer(e.keras)
+        values = to_keras(e, arrays)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if shapes != [v.shape for v in values]:
+            raise CheckpointError(f"{where}: {what} tensor {e.torch} has the wrong shape for this architecture "
+                                  f"({[v.shape for v in values]} vs {shapes})")
+        layer.set_weights(values)
+
+
+def get_weights(model: Any, entries: list[Entry]) -> dict[str, np.ndarray]:
+    """Torch-layout arrays of the Keras `model`'s layers named in `entries`."""
+    out: dict[str, np.ndarray] = {}
+    for e in entries:
+        out.update(from_keras(e, model.get_layer(e.keras).get_weights()))
+    return out
+
+
+def generator_entries_of(meta: dict[str, Any]) -> list[Entry]:
+    return generator_entries(meta["scale"], meta["arch"]["blocks"])
+
+
+def generator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
+    g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    set_weights(g, generator_entries_of(meta), arrays, "generator", where)
+    return g
+
+
+def discriminator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
+    patch, channels = disc_arch(meta)
+    d = build_discriminator(patch, channels)
+    set_weights(d, discriminator_entries(patch, channels), arrays, "discriminator", where)
+    return d
+
+
+def generator_to_arrays(model: Any, scale: int, blocks: int) -> dict[str, np.ndarray]:
+    return get_weights(model, generator_entries(scale, blocks))
+
+
+def discriminator_to_arrays(model: Any, patch_size: int, channels: int) -> dict[str, np.ndarray]:
+    return get_weights(model, discriminator_entries(patch_size, channels))
+
+
+def read_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[str, Any],
+                                                                           dict[str, dict[str, np.ndarray]]]:
+    """(meta, groups) of a Keras checkpoint (`.weights.h5`, its `.json`, or its base name)."""
+    meta, files = kckpt.load_checkpoint(path, need_state=discriminator)
+    g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    kckpt.load_generator_weights(g, files)
+    groups = {"generator": generator_to_arrays(g, meta["scale"], meta["arch"]["blocks"])}
+    if discriminator:
+        state = kckpt.load_state(files)
+        if "discriminator.paths" in state:
+            patch, channels = disc_arch(meta)
+            d = build_discriminator(patch, channels)
+            kckpt.assign_state(state, "discriminator", d.weights, files.state)
+            groups["discriminator"] = discriminator_to_arrays(d, patch, channels)
+    return meta, groups
+
+
+def write_checkpoint(path: str | Path, meta: dict[str, Any], groups: dict[str, dict[str, np.ndarray]],
+                     where: str) -> Path:
+    """A Keras checkpoint (NAME.weights.h5 + NAME.state.npz + NAME.json) from neutral groups.
+
+    The state file holds the discriminator (when given) but no optimizer variables.
+    """
+    g = generator_from_arrays(meta, groups["generator"], where)
+    d = discriminator_from_arrays(meta, groups["discriminator"], where) if "discriminator" in groups else None
+    files = kckpt.checkpoint_files(path)
+    base = files.meta.with_name(files.meta.name[: -len(kckpt.META_SUFFIX)])
+    return kckpt.save_checkpoint(base, meta, g, d, optimizers=None)

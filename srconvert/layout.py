@@ -1,0 +1,151 @@
+"""Which Keras layer holds which PyTorch tensors, and how their layouts differ (numpy only).
+
+A model is described as a list of `Entry(torch_prefix, keras_layer, kind, info)`; `to_keras` and
+`from_keras` turn one entry's torch tensors into the layer's `get_weights()` list and back.
+
+    conv       torch weight (O, I, kh, kw), bias (O,)    <-> kernel (kh, kw, I, O), bias
+    conv_ps    the conv before a pixel shuffle by r: as conv, and output channel c*r*r + i*r + j
+               (nn.PixelShuffle) <-> (i*r + j)*C + c (tf.nn.depth_to_space)
+    prelu      weight (C,)                               <-> alpha (1, 1, C) (shared over H, W)
+    bn         weight, bias, running_mean, running_var   <-> gamma, beta, moving_mean, moving_variance
+    dense      weight (O, I), bias                       <-> kernel (I, O), bias
+    dense_chw  dense after a flatten of a (C, s, s) map: input index c*s*s + h*s + w (torch) <->
+               (h*s + w)*C + c (Keras flattens NHWC)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from srcore.checkpoint import CheckpointError
+
+BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+UPSAMPLE_STEPS = {2: [2], 3: [3], 4: [2, 2]}  # pixel-shuffle factors of the generator's upsampling blocks
+DISC_STAGES = 8  # conv layers of the discriminator (the first one without BN)
+VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+             512, 512, 512, 512, "M"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    torch: str  # state_dict key prefix, e.g. "blocks.0.conv1"
+    keras: str  # Keras layer name, e.g. "block0_conv1"
+    kind: str
+    info: tuple[int, ...] = ()  # conv_ps: (r,); dense_chw: (C, s)
+
+    def torch_keys(self) -> list[str]:
+        names = {"prelu": ("weight",), "bn": BN_KEYS}.get(self.kind, ("weight", "bias"))
+        return [f"{self.torch}.{n}" for n in names]
+
+
+def disc_arch(meta: dict[str, Any]) -> tuple[int, int]:
+    """(patch_size, disc_channels) of a checkpoint's discriminator, from its metadata."""
+    arch, cfg = meta["arch"], meta.get("config", {})
+    return (int(arch.get("patch_size") or cfg.get("patch_size") or 96),
+            int(arch.get("disc_channels") or cfg.get("disc_channels") or 64))
+
+
+def generator_entries(scale: int, blocks: int) -> list[Entry]:
+    entries = [Entry("head_conv", "conv_in", "conv"), Entry("head_act", "prelu_in", "prelu")]
+    for b in range(blocks):
+        t, k = f"blocks.{b}", f"block{b}"
+        entries += [Entry(f"{t}.conv1", f"{k}_conv1", "conv"), Entry(f"{t}.bn1", f"{k}_bn1", "bn"),
+                    Entry(f"{t}.act", f"{k}_prelu", "prelu"), Entry(f"{t}.conv2", f"{k}_conv2", "conv"),
+                    Entry(f"{t}.bn2", f"{k}_bn2", "bn")]
+    entries += [Entry("body_conv", "conv_mid", "conv"), Entry("body_bn", "bn_mid", "bn")]
+    for i, r in enumerate(UPSAMPLE_STEPS[scale]):
+        entries += [Entry(f"upsample.{i}.conv", f"up{i}_conv", "conv_ps", (r,)),
+                    Entry(f"upsample.{i}.act", f"up{i}_prelu", "prelu")]
+    return entries + [Entry("tail_conv", "conv_out", "conv")]
+
+
+def discriminator_entries(patch_size: int, channels: int) -> list[Entry]:
+    entries = []
+    for i in range(DISC_STAGES):
+        entries.append(Entry(f"features.{i}.conv", f"conv{i}", "conv"))
+        if i > 0:
+            entries.append(Entry(f"features.{i}.bn", f"bn{i}", "bn"))
+    return entries + [Entry("classifier.1", "fc1", "dense_chw", (8 * channels, patch_size // 16)),
+                      Entry("classifier.3", "fc2", "dense")]
+
+
+def vgg19_entries() -> list[Entry]:
+    """torchvision vgg19().features.N <-> keras.applications.VGG19's blockB_convK (conv layers only)."""
+    entries, index, block, conv = [], 0, 1, 1
+    for v in VGG19_CFG:
+        if v == "M":
+            index, block, conv = index + 1, block + 1, 1
+        else:
+            entries.append(Entry(f"features.{index}", f"block{block}_conv{conv}", "conv"))
+            index, conv = index + 2, conv + 1  # conv, then its ReLU
+    return entries
+
+
+def _ps_to_tf(w: np.ndarray, r: int) -> np.ndarray:
+    """Reorder axis 0 (torch PixelShuffle channel order) into depth_to_space order."""
+    c = w.shape[0] // (r * r)
+    return w.reshape(c, r * r, *w.shape[1:]).swapaxes(0, 1).reshape(w.shape)
+
+
+def _ps_to_torch(w: np.ndarray, r: int) -> np.ndarray:
+    c = w.shape[0] // (r * r)
+    return w.reshape(r * r, c, *w.shape[1:]).swapaxes(0, 1).reshape(w.shape)
+
+
+def to_keras(entry: Entry, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The layer's weight list from this entry's torch-layout tensors `t` (keyed by full torch key)."""
+    w = [np.asarray(t[k], np.float32) for k in entry.torch_keys()]
+    if entry.kind == "conv":
+        return [w[0].transpose(2, 3, 1, 0), w[1]]
+    if entry.kind == "conv_ps":
+        r = entry.info[0]
+        return [_ps_to_tf(w[0], r).transpose(2, 3, 1, 0), _ps_to_tf(w[1], r)]
+    if entry.kind == "prelu":
+        return [w[0].reshape(1, 1, -1)]
+    if entry.kind == "bn":
+        return w
+    if entry.kind == "dense":
+        return [w[0].T, w[1]]
+    if entry.kind == "dense_chw":
+        c, s = entry.info
+        out = w[0].shape[0]
+        return [w[0].reshape(out, c, s, s).transpose(2, 3, 1, 0).reshape(s * s * c, out), w[1]]
+    raise ValueError(entry.kind)
+
+
+def from_keras(entry: Entry, weights: list[Any]) -> dict[str, np.ndarray]:
+    """This entry's torch-layout tensors from the Keras layer's weight list."""
+    w = [np.asarray(x, np.float32) for x in weights]
+    if entry.kind == "conv":
+        arrays = [w[0].transpose(3, 2, 0, 1), w[1]]
+    elif entry.kind == "conv_ps":
+        r = entry.info[0]
+        arrays = [_ps_to_torch(w[0].transpose(3, 2, 0, 1), r), _ps_to_torch(w[1], r)]
+    elif entry.kind == "prelu":
+        arrays = [w[0].reshape(-1)]
+    elif entry.kind == "bn":
+        arrays = w
+    elif entry.kind == "dense":
+        arrays = [w[0].T, w[1]]
+    elif entry.kind == "dense_chw":
+        c, s = entry.info
+        out = w[0].shape[1]
+        arrays = [w[0].reshape(s, s, c, out).transpose(3, 2, 0, 1).reshape(out, c * s * s), w[1]]
+    else:
+        raise ValueError(entry.kind)
+    return {k: np.ascontiguousarray(a) for k, a in zip(entry.torch_keys(), arrays)}
+
+
+def check_keys(arrays: dict[str, np.ndarray], entries: list[Entry], what: str, where: str) -> None:
+    """One-line CheckpointError when `arrays` are not exactly the tensors of `entries`."""
+    expected = {k for e in entries for k in e.torch_keys()}
+    missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
+                ([f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"]
+                 if unexpected else [])
+        raise CheckpointError(f"{where}: {what} weights do not fit the architecture in the metadata "
+                              f"({'; '.join(parts)})")

@@ -1,0 +1,119 @@
+"""The backend-neutral weight file: one `.npz` of plain arrays plus the checkpoint metadata as JSON.
+
+Read with ``np.load(allow_pickle=False)``: the file holds numbers and one string, never code.
+
+Entries
+    meta_json               0-d unicode array: the JSON metadata. Checkpoints: srcore.checkpoint's dict
+                            (backend = "neutral", trained_backend = where it was trained); VGG19 weights:
+                            {"format": "srgan-repro-vgg19", ...}.
+    <group>.<torch key>     one float32 array per tensor; <group> is "generator", "discriminator" (SRGAN
+                            checkpoints only) or "vgg19", <torch key> the PyTorch state_dict key.
+
+Canonical layout: PyTorch's, so a torch state dict is the neutral dict minus its group prefix:
+    conv weight             (out, in, kh, kw) (OIHW); bias (out,)
+    dense (nn.Linear)       weight (out, in) with `in` in torch's flatten order (C, H, W); bias (out,)
+    PReLU                   weight (C,)
+    BatchNorm               weight (gamma), bias (beta), running_mean, running_var (C,) each;
+                            torch's `num_batches_tracked` is not stored (unused with a fixed momentum)
+    upsampling conv         output channels in nn.PixelShuffle order: channel c*r*r + i*r + j becomes
+                            pixel (i, j) of output channel c
+The Keras side converts in srconvert/keras_io.py (HWIO kernels, (1, 1, C) PReLU alphas,
+depth_to_space channel order (i*r + j)*C + c, (H, W, C) flatten order).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srcore.checkpoint import CheckpointError, check_meta
+from srcore.fileio import atomic_path
+
+META_KEY = "meta_json"
+NEUTRAL_BACKEND = "neutral"
+VGG19_FORMAT = "srgan-repro-vgg19"
+CHECKPOINT_GROUPS = ("generator", "discriminator")
+
+Groups = dict[str, dict[str, np.ndarray]]  # group -> torch key -> array
+
+
+def trained_backend(meta: dict[str, Any]) -> str:
+    """Where the weights were trained: kept through any number of conversions."""
+    return str(meta.get("trained_backend") or meta.get("backend"))
+
+
+def save_neutral(path: str | Path, meta: dict[str, Any], groups: Groups) -> Path:
+    """Write `groups` and `meta` to the .npz `path` atomically (never a half-written file)."""
+    arrays: dict[str, np.ndarray] = {META_KEY: np.array(json.dumps(meta, sort_keys=True))}
+    for group, tensors in groups.items():
+        for key, value in tensors.items():
+            arrays[f"{group}.{key}"] = np.ascontiguousarray(value, dtype=np.float32)
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def read_npz(path: str | Path) -> tuple[dict[str, Any], Groups]:
+    """(meta dict, groups) of a neutral file, unvalidated; one-line CheckpointError if unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if META_KEY not in z.files:
+                raise CheckpointError(f"{p}: not a backend-neutral weight file of this project (no {META_KEY})")
+            text = str(z[META_KEY][()])
+            groups: Groups = {}
+            for name in z.files:
+                if name == META_KEY:
+                    continue
+                group, _, key = name.partition(".")
+                groups.setdefault(group, {})[key] = z[name]
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{p}: not a readable .npz weight file (damaged or truncated?): {detail[:200]}") from None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise CheckpointError(f"{p}: its metadata is not valid JSON; the file is damaged") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{p}: its metadata is not a JSON object; the file is damaged")
+    return meta, groups
+
+
+def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, Any], Groups]:
+    """(meta, groups) of a neutral checkpoint file, validated: metadata and a generator are required."""
+    meta, groups = read_npz(path)
+    if meta.get("format") == VGG19_FORMAT:
+        raise CheckpointError(f"{path}: this holds VGG19 loss-network weights (use it with --vgg-weights), "
+                              f"not a super-resolution checkpoint")
+    meta = check_meta(meta, path, scale=scale)
+    if not groups.get("generator"):
+        raise CheckpointError(f"{path}: has no generator weights; the file is damaged")
+    unknown = sorted(set(groups) - set(CHECKPOINT_GROUPS))
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected weight groups {unknown}; not a checkpoint of this project")
+    return meta, groups
+
+
+def load_vgg19(path: str | Path) -> dict[str, np.ndarray]:
+    """The torchvision-layout VGG19 arrays ("features.N.weight"/"bias") of a neutral VGG19 file."""
+    meta, groups = read_npz(path)
+    if meta.get("format") != VGG19_FORMAT or "vgg19" not in groups:
+        raise CheckpointError(f"--vgg-weights {path}: not a VGG19 weight file (expected one written by "
+                              f"python convert_weights.py --vgg19 IN.pth OUT.npz)")
+    return groups["vgg19"]
+
+
+def vgg19_meta(source: str) -> dict[str, Any]:
+    return {"format": VGG19_FORMAT, "format_version": 1, "layout": "torch",
+            "normalisation": "RGB in [0, 1], minus ImageNet mean (0.485, 0.456, 0.406), "
+                             "divided by std (0.229, 0.224, 0.225)",
+            "source": source}
