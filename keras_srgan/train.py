@@ -1,20 +1,16 @@
 """Training of one phase (SRResNet or SRGAN) with Keras 3 on TensorFlow.
 
-The iteration is a compiled `keras.Model.train_step` (XLA when cfg.xla), fed NHWC batches from
-srcore.data.PatchSampler by a background thread. Everything a step depends on is either saved in
-the checkpoint (G, D, both optimizers' variables) or a pure function of the step number (batch,
-learning rate), so a resumed run continues exactly.
+The iteration is a compiled `keras.Model.train_step` (XLA when cfg.xla); the loop around it (batches
+prefetched from srcore.data.PatchSampler, logging, validation, checkpoints) is shared with the
+PyTorch backend: srcore.loop. Everything a step depends on is either saved in the checkpoint
+(G, D, both optimizers' variables) or a pure function of the step number (batch, learning rate),
+so a resumed run continues exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
-import queue
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +18,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from keras_srgan.checkpoint import (
     BEST,
@@ -45,13 +40,9 @@ from keras_srgan.losses import (
 from keras_srgan.models import build_discriminator, build_generator
 from srcore.checkpoint import CheckpointError, make_meta
 from srcore.config import TrainConfig, lr_at
-from srcore.data import PatchSampler, load_pairs
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler, validate_psnr
-from srcore.fileio import atomic_write_text
-
-LOG_FILE = "log.jsonl"
-CONFIG_FILE = "config.json"
+from srcore.evaluate import Upscaler
+from srcore.loop import run_phase
 
 
 class SRGANModel(keras.Model):
@@ -289,54 +280,6 @@ def _base_of(files: CheckpointFiles) -> Path:
     return files.meta.with_name(files.meta.name[: -len(".json")])
 
 
-class Prefetcher:
-    """Batches `sampler.batch(i)` for i = start, start+1, ... made by a background thread, in order.
-
-    The sampler is a pure function of the step, so the stream is deterministic and can start anywhere.
-    """
-
-    def __init__(self, sampler: PatchSampler, start: int, stop: int, depth: int = 3) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(sampler, start, stop), daemon=True,
-                                        name="batch-prefetch")
-        self._thread.start()
-
-    def _work(self, sampler: PatchSampler, start: int, stop: int) -> None:
-        for i in range(start, stop):
-            try:
-                item: Any = sampler.batch(i)
-            except BaseException as e:  # handed to the training loop, which re-raises it
-                item = e
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if self._stop.is_set() or isinstance(item, BaseException):
-                return
-
-    def __iter__(self) -> Prefetcher:
-        return self
-
-    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Prefetcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _resume_checkpoint(resume: str | None) -> Path | None:
     """The checkpoint to continue from: a file as given, or a run folder's `last` (None if it has none yet)."""
     if not resume:
@@ -354,39 +297,6 @@ def _resume_checkpoint(resume: str | None) -> Path | None:
     return p
 
 
-class RunLog:
-    """log.jsonl: one JSON object per line, appended and flushed as training goes."""
-
-    def __init__(self, path: Path, keep_until: int) -> None:
-        """Keep the rows of steps <= `keep_until` (the resumed checkpoint's iteration; 0 = a fresh log).
-
-        Rows logged after that checkpoint by a run that then crashed are dropped (the resumed run
-        logs those steps again), and so is a last line cut short by the crash.
-        """
-        self.path = path
-        kept = []
-        if keep_until > 0 and path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= keep_until:
-                    kept.append(line + "\n")
-        atomic_write_text(path, "".join(kept))
-
-    def write(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
-def _fmt(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
-    shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
-    if psnr is not None:
-        shown["psnr"] = f"{psnr:.2f}"
-    return shown
-
-
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`; returns its final `last` checkpoint (the `.weights.h5`).
 
@@ -397,70 +307,10 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
         raise UserError(f"keras_srgan.train got a config for backend {cfg.backend!r}")
     out = Path(cfg.out)
     resume = _resume_checkpoint(cfg.resume)
-    if cfg.model == "srgan" and resume is None and not cfg.pretrained:
-        raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint, NAME.weights.h5) to "
-                        "initialise the generator")
     if cfg.content_loss != "mse":
         check_vgg_available(cfg.vgg_weights)  # before any data loading or training
 
     trainer = Trainer(cfg)
-    if resume is not None:
-        start = trainer.restore(resume)
-        if start >= cfg.iterations:
-            print(f"{resume}: already trained for {start} of {cfg.iterations} iterations; nothing to do")
-            return checkpoint_files(resume).weights
-        print(f"resuming {cfg.model} from {resume} at iteration {start}")
-    else:
-        start = 0
-        if cfg.model == "srgan":
-            assert cfg.pretrained is not None
-            trainer.load_pretrained(cfg.pretrained)
-    end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
-
-    train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
-    sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
-    val_hr, val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
-
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / CONFIG_FILE)
-    log = RunLog(out / LOG_FILE, keep_until=start)
-    last_path = checkpoint_files(out / LAST).weights
-    if start >= end:
-        return checkpoint_files(resume).weights if resume is not None else last_path
-
-    sums: dict[str, float] = {}
-    count = 0
-    psnr = trainer.best_psnr
-    t0, seconds0 = time.perf_counter(), trainer.seconds
-    bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it", dynamic_ncols=True)
-    try:
-        with Prefetcher(sampler, start, end) as batches:
-            for step in range(start, end):
-                losses = trainer.train_step(*next(batches), step=step)
-                done = step + 1
-                trainer.seconds = seconds0 + time.perf_counter() - t0
-                if not math.isfinite(losses["g_loss"]):
-                    raise UserError(f"training diverged at iteration {done} (generator loss {losses['g_loss']}); "
-                                    f"try a lower --lr, or resume from {last_path} with one")
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
-                if done % cfg.log_every == 0:  # logged losses are means over the steps since the last row
-                    log.write({"step": done, **{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step),
-                               "time": round(trainer.seconds, 3)})
-                    sums, count = {}, 0
-                final = done == cfg.iterations
-                if done % cfg.val_every == 0 or final:
-                    psnr = validate_psnr(trainer.upscaler(), val_hr, val_lr, cfg.scale)
-                    trainer.seconds = seconds0 + time.perf_counter() - t0
-                    log.write({"step": done, "val_psnr": psnr, "time": round(trainer.seconds, 3)})
-                    if trainer.best_psnr is None or psnr > trainer.best_psnr:
-                        trainer.best_psnr = psnr
-                        trainer.save(out / BEST, done)
-                if done % cfg.save_every == 0 or final or done == end:
-                    trainer.save(out / LAST, done)
-                bar.set_postfix(_fmt(losses, psnr), refresh=False)
-                bar.update(1)
-    finally:
-        bar.close()
-    return last_path
+    last = run_phase(cfg, trainer, resume, last_path=checkpoint_files(out / LAST).weights,
+                     best_path=checkpoint_files(out / BEST).weights, stop_at=stop_at)
+    return checkpoint_files(last).weights

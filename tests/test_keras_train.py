@@ -27,6 +27,7 @@ from srcore.checkpoint import CheckpointError  # noqa: E402
 from srcore.config import TrainConfig, preset_config  # noqa: E402
 from srcore.data import PatchSampler, load_pairs  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
+from srcore.loop import Prefetcher  # noqa: E402
 
 
 def smoke(model: str, data: Path, out: Path, **kw) -> TrainConfig:
@@ -160,7 +161,7 @@ def test_trainer_resume_srgan_and_lr_variable(tiny_data: Path, tmp_path: Path) -
 def test_prefetcher_order_and_errors(tiny_data: Path) -> None:
     hr, lr = load_pairs(tiny_data, "train", 4)
     sampler = PatchSampler(hr, lr, 4, 32, 2, seed=3)
-    with ktrain.Prefetcher(sampler, 5, 9) as batches:
+    with Prefetcher(sampler, 5, 9) as batches:
         for i in range(5, 9):
             got = next(batches)
             want = sampler.batch(i)
@@ -171,5 +172,5 @@ def test_prefetcher_order_and_errors(tiny_data: Path) -> None:
         def batch(self, i: int):
             raise ValueError(f"bad batch {i}")
 
-    with ktrain.Prefetcher(Broken(), 0, 3) as batches, pytest.raises(ValueError, match="bad batch 0"):
+    with Prefetcher(Broken(), 0, 3) as batches, pytest.raises(ValueError, match="bad batch 0"):
         next(batches)

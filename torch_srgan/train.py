@@ -1,26 +1,24 @@
-"""Training of one phase (SRResNet-MSE pre-training or SRGAN) in PyTorch: `Trainer` and the `train(cfg)` loop."""
+"""Training of one phase (SRResNet-MSE pre-training or SRGAN) in PyTorch: `Trainer` and `train(cfg)`.
+
+The loop itself (sampler, logging, validation, checkpoints) is shared with Keras: `srcore.loop`.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from srcore.checkpoint import CheckpointError, make_meta
 from srcore.config import TrainConfig, lr_at
-from srcore.data import PatchSampler, load_pairs
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler, validate_psnr
-from srcore.fileio import atomic_write_text
+from srcore.evaluate import Upscaler
+from srcore.loop import run_phase
 from torch_srgan.checkpoint import (
     BEST,
     LAST,
@@ -32,10 +30,6 @@ from torch_srgan.checkpoint import (
 )
 from torch_srgan.losses import ContentLoss, check_vgg_available, discriminator_loss, generator_adversarial_loss
 from torch_srgan.models import build_discriminator, build_generator
-
-LOG_FILE = "log.jsonl"
-CONFIG_FILE = "config.json"
-
 
 # --- devices and tensors --------------------------------------------------------------------------------------
 
@@ -242,32 +236,6 @@ class Trainer:
 
 # --- the loop -------------------------------------------------------------------------------------------------
 
-class RunLog:
-    """log.jsonl: one JSON object per line, appended and flushed as training goes."""
-
-    def __init__(self, path: Path, keep_until: int) -> None:
-        """Keep the rows of steps <= `keep_until` (the resumed checkpoint's iteration; 0 = a fresh log).
-
-        Rows logged after that checkpoint by a run that then crashed are dropped, so the log of a
-        resumed run has every step once; a partly written last line is dropped too.
-        """
-        self.path = path
-        kept = []
-        if keep_until > 0 and path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= keep_until:
-                    kept.append(line + "\n")
-        atomic_write_text(path, "".join(kept))
-
-    def write(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
 def _resume_checkpoint(cfg: TrainConfig) -> Path | None:
     if not cfg.resume:
         return None
@@ -281,13 +249,6 @@ def _resume_checkpoint(cfg: TrainConfig) -> Path | None:
     raise UserError(f"--resume {cfg.resume}: no such run folder or checkpoint")
 
 
-def _fmt(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
-    shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
-    if psnr is not None:
-        shown["psnr"] = f"{psnr:.2f}"
-    return shown
-
-
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`; returns the path of its final `last` checkpoint.
 
@@ -298,69 +259,8 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
         raise UserError(f"torch_srgan.train got a config for backend {cfg.backend!r}")
     out = Path(cfg.out)
     resume = _resume_checkpoint(cfg)
-    if cfg.model == "srgan" and resume is None and not cfg.pretrained:
-        raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint) to initialise "
-                        "the generator")
     if cfg.content_loss != "mse":
         check_vgg_available(cfg.vgg_weights)  # before any data loading or training
 
     trainer = Trainer(cfg)
-    if resume is not None:
-        start = trainer.restore(resume)
-        if start >= cfg.iterations:
-            print(f"{resume}: already trained for {start} of {cfg.iterations} iterations; nothing to do")
-            return resume
-        print(f"resuming {cfg.model} from {resume} at iteration {start}")
-    else:
-        start = 0
-        if cfg.model == "srgan":
-            assert cfg.pretrained is not None
-            trainer.load_pretrained(cfg.pretrained)
-    end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
-
-    train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
-    sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
-    val_hr, val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
-
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / CONFIG_FILE)
-    log = RunLog(out / LOG_FILE, keep_until=start)
-    last_path = out / LAST
-    if start >= end:
-        return resume if resume is not None else last_path
-
-    sums: dict[str, float] = {}
-    count = 0
-    psnr = trainer.best_psnr
-    t0, seconds0 = time.perf_counter(), trainer.seconds
-    bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it", dynamic_ncols=True)
-    try:
-        for step in range(start, end):
-            losses = trainer.train_step(*sampler.batch(step), step=step)
-            done = step + 1
-            trainer.seconds = seconds0 + time.perf_counter() - t0
-            if not math.isfinite(losses["g_loss"]):
-                raise UserError(f"training diverged at iteration {done} (generator loss {losses['g_loss']}); "
-                                f"try a lower --lr, or resume from {last_path} with one")
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            if done % cfg.log_every == 0:  # logged losses are means over the steps since the last row
-                log.write({"step": done, **{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step),
-                           "time": round(trainer.seconds, 3)})
-                sums, count = {}, 0
-            final = done == cfg.iterations
-            if done % cfg.val_every == 0 or final:
-                psnr = validate_psnr(trainer.upscaler(), val_hr, val_lr, cfg.scale)
-                trainer.seconds = seconds0 + time.perf_counter() - t0
-                log.write({"step": done, "val_psnr": psnr, "time": round(trainer.seconds, 3)})
-                if trainer.best_psnr is None or psnr > trainer.best_psnr:
-                    trainer.best_psnr = psnr
-                    trainer.save(out / BEST, done)
-            if done % cfg.save_every == 0 or final or done == end:
-                trainer.save(last_path, done)
-            bar.set_postfix(_fmt(losses, psnr), refresh=False)
-            bar.update(1)
-    finally:
-        bar.close()
-    return last_path
+    return run_phase(cfg, trainer, resume, last_path=out / LAST, best_path=out / BEST, stop_at=stop_at)
