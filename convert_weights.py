@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srcore.errors import UserError
+from srcore.errors import run_cli
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -34,14 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     from srconvert.convert import convert_checkpoint, convert_vgg19
 
-    try:
+    def work() -> None:
         convert = convert_vgg19 if args.vgg19 else convert_checkpoint
         for line in convert(args.input, args.output, force=args.force):
             print(line)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

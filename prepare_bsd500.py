@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srcore.errors import UserError
+from srcore.errors import run_cli
 from srcore.prepare import ALLOWED_SCALES, prepare
 
 
@@ -44,25 +44,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    try:
-        prepare(
-            source=args.source,
-            out=args.out,
-            scales=args.scales,
-            benchmarks=args.benchmarks,
-            crop_size=args.crop_size,
-            workers=args.workers,
-            quiet=args.quiet,
-            verify=args.verify,
-            force=args.force,
-        )
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; the build is unfinished and will be redone on the next run", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(
+        lambda: prepare(source=args.source, out=args.out, scales=args.scales, benchmarks=args.benchmarks,
+                        crop_size=args.crop_size, workers=args.workers, quiet=args.quiet, verify=args.verify,
+                        force=args.force),
+        interrupted="interrupted; the build is unfinished and will be redone on the next run",
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srcore.errors import UserError
+from srcore.errors import run_cli
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -41,12 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     from srcore.apply import run_test
 
-    try:
-        run_test(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: run_test(args))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from srcore.config import CONTENT_LOSSES, PRESETS
-from srcore.errors import UserError
+from srcore.errors import run_cli
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -62,15 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     from srcore.recipe import run_training
 
-    try:
-        run_training(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with --resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(lambda: run_training(args), interrupted="interrupted; continue with --resume RUN_DIR")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,24 @@
 """User-facing errors: entry scripts print them as one line and exit 2, never a traceback."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 
 class UserError(Exception):
     """A problem with the user's input (file, option, data) that they can fix."""
+
+
+def run_cli(fn: Callable[[], object], interrupted: str = "interrupted") -> int:
+    """Run an entry script's work: a UserError becomes one `error:` line and exit code 2, never a traceback."""
+    import sys
+
+    try:
+        fn()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: {interrupted}", file=sys.stderr)
+        return 130
+    return 0
