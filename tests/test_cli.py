@@ -58,3 +58,24 @@ def test_trains_py_bad_options_are_one_line(tmp_path):
     assert_one_line_error(run(str(REPO / "trains.py"), "--patch-size", "30", "--out", str(tmp_path)),
                           "--patch-size")
     assert_one_line_error(run(str(REPO / "trains.py"), "--resume", str(tmp_path / "nope")), "--resume")
+
+
+@pytest.mark.parametrize("backend,ckpt", [("torch", "last.pth"), ("keras", "last.weights.h5")])
+def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
+    """trains.py runs both phases, test.py scores the result, --resume of a finished run does nothing."""
+    out, results = tmp_path / "run", tmp_path / "results"
+    args = ["--backend", backend, "--preset", "smoke", "--data", str(tiny_data), "--out", str(out),
+            "--vgg-weights", "random", "--no-xla"]
+    p = run(str(REPO / "trains.py"), *args)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "RANDOM weights" in p.stderr  # the loud warning
+    for phase in ("srresnet", "srgan"):
+        assert (out / phase / ckpt).is_file() and (out / phase / "config.json").is_file()
+        assert (out / phase / "log.jsonl").read_text().count("val_psnr") >= 2
+    p = run(str(REPO / "test.py"), "--weights", str(out / "srgan" / ckpt), "--data", str(tiny_data),
+            "--results-dir", str(results))
+    assert p.returncode == 0, p.stderr[-2000:]
+    (row,) = read_rows(results / "results.csv")
+    assert (row["model"], row["backend"], row["run_backend"], row["iterations"]) == ("srgan", backend, backend, "4")
+    p = run(str(REPO / "trains.py"), "--resume", str(out))
+    assert p.returncode == 0 and p.stdout.count("nothing to do") == 2, p.stdout + p.stderr[-2000:]
