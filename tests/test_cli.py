@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from srcore.results import read_rows
 
@@ -79,3 +81,15 @@ def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
     assert (row["model"], row["backend"], row["run_backend"], row["iterations"]) == ("srgan", backend, backend, "4")
     p = run(str(REPO / "trains.py"), "--resume", str(out))
     assert p.returncode == 0 and p.stdout.count("nothing to do") == 2, p.stdout + p.stderr[-2000:]
+    # Super-resolve a folder of the user's own images: RGB stays RGB, greyscale stays greyscale.
+    src = tmp_path / "mine"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(src / "rgb.png")
+    Image.fromarray(rng.integers(0, 256, (13, 17), dtype=np.uint8)).save(src / "gray.jpg")
+    p = run(str(REPO / "test.py"), "--weights", str(out / "srgan" / ckpt), "--input", str(src), "--output",
+            str(tmp_path / "sr"), "--tile", "8")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert Image.open(tmp_path / "sr" / "rgb_x4.png").size == (96, 80)
+    gray = Image.open(tmp_path / "sr" / "gray_x4.png")
+    assert gray.size == (68, 52) and gray.mode == "L"
