@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+# The Keras backend is TensorFlow whatever a test imports first (keras_srgan sets the same default).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 try:
     # Both frameworks in one process: triton, which torch._dynamo imports (e.g. when a torch optimizer

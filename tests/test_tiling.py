@@ -19,7 +19,6 @@ def _generator_upscaler(backend: str, blocks: int):
         return make_upscaler(build_generator(scale=4, blocks=blocks, channels=16), "cpu")
     import keras
 
-    import keras_srgan  # noqa: F401  (sets the Keras backend first)
     from keras_srgan.inference import make_upscaler
     from keras_srgan.models import build_generator
 
