@@ -36,7 +36,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None) -> dict:
+def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None, xla: bool) -> dict:
     """Runs inside the child process: one measurement, returned as a dict."""
     import resource
 
@@ -46,7 +46,7 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
     rng = np.random.default_rng(0)
     if what in ("srresnet", "srgan"):
         cfg = preset_config("paper", what, backend=backend, device=device, vgg_weights="random",
-                            out="/tmp/srgan-benchmark", xla=True)
+                            out="/tmp/srgan-benchmark", xla=xla)
         trainer = backend_module(backend, "train").Trainer(cfg)
         b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
         lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
@@ -71,16 +71,23 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
         dt = time.perf_counter() - t0
         value, unit = steps * (size * 4) ** 2 / 1e6 / dt, "output MP/s"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"backend": backend, "what": what, "value": value, "unit": unit, "peak_mb": peak_mb,
+    return {"backend": _label(backend, what, xla), "what": what, "value": value, "unit": unit, "peak_mb": peak_mb,
             "seconds_per_step": dt / steps}
 
 
-def run_child(backend: str, what: str, args: argparse.Namespace) -> dict:
+def _label(backend: str, what: str, xla: bool) -> str:
+    """Keras training is measured with and without XLA; the label says which."""
+    return f"{backend} ({'XLA' if xla else 'no XLA'})" if backend == "keras" and what != "inference" else backend
+
+
+def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool) -> dict:
     cmd = [sys.executable, __file__, "--child", backend, what, "--steps", str(args.steps), "--warmup",
            str(args.warmup), "--size", str(args.size)] + (["--device", args.device] if args.device else [])
+    cmd += [] if xla else ["--no-xla"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
-        return {"backend": backend, "what": what, "error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+        last_line = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"backend": _label(backend, what, xla), "what": what, "error": last_line}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -118,20 +125,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--size", type=int, default=128, help="LR side of the inference input")
     p.add_argument("--device")
+    p.add_argument("--keras-xla", choices=("both", "on", "off"), default="both",
+                   help="Keras training step with XLA, without, or both (default both)")
+    p.add_argument("--no-xla", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default="results/speed.md")
     p.add_argument("--child", nargs=2, metavar=("BACKEND", "WHAT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.size, args.device)))
+        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla)))
         return 0
     gflops = matmul_gflops()
     print(f"fp32 matmul: {gflops:.0f} GFLOP/s")
     rows = []
     for what in args.what:
         for backend in args.backends:
-            r = run_child(backend, what, args)
-            print(r)
-            rows.append(r)
+            xlas = [True] if backend != "keras" or what == "inference" else \
+                {"both": [True, False], "on": [True], "off": [False]}[args.keras_xla]
+            for xla in xlas:
+                r = run_child(backend, what, args, xla)
+                print(r, flush=True)
+                rows.append(r)
     write_report(Path(args.out), rows, gflops, args)
     print(f"wrote {args.out}")
     return 0

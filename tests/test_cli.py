@@ -93,3 +93,14 @@ def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
     assert Image.open(tmp_path / "sr" / "rgb_x4.png").size == (96, 80)
     gray = Image.open(tmp_path / "sr" / "gray_x4.png")
     assert gray.size == (68, 52) and gray.mode == "L"
+
+
+def test_benchmark_script_writes_speed_table(tmp_path):
+    """Not a timing test: the benchmark runs end to end and reports both backends (tiny inference only)."""
+    out = tmp_path / "speed.md"
+    p = run(str(REPO / "benchmark.py"), "--what", "inference", "--size", "8", "--steps", "1", "--warmup", "0",
+            "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = out.read_text()
+    assert "GFLOP/s" in text and "| inference 8x8 -> 32x32 | torch |" in text and "| keras |" in text
+    assert "failed" not in text
