@@ -96,6 +96,9 @@ class Prefetcher:
             if self._stop.is_set() or isinstance(item, BaseException):
                 return
 
+    def __iter__(self) -> Prefetcher:
+        return self
+
     def __next__(self) -> tuple[np.ndarray, np.ndarray]:
         item = self._queue.get()
         if isinstance(item, BaseException):

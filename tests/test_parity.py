@@ -256,10 +256,10 @@ def test_converted_checkpoint_scores_the_same_on_set5(set5_data: Path, tmp_path:
 def test_shared_sampler_feeds_both_backends_identical_batches() -> None:
     """The sampler is plain numpy and a pure function of (seed, step): exact equality, no tolerance.
 
-    Torch gets the batch through torch_srgan.train.to_tensor (NHWC -> NCHW), Keras through the
-    prefetching thread of keras_srgan.train; both carry the very same numbers.
+    Torch gets the batch through torch_srgan.train.to_tensor (NHWC -> NCHW), Keras as the shared loop's
+    prefetching thread (srcore.loop) hands it over; both carry the very same numbers.
     """
-    from keras_srgan.train import Prefetcher
+    from srcore.loop import Prefetcher
     from torch_srgan.train import to_numpy, to_tensor
 
     rng = np.random.default_rng(0)
