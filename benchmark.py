@@ -99,7 +99,8 @@ def write_report(path: Path, rows: list[dict], gflops: float, args: argparse.Nam
              f"fp32 matmul {gflops:.0f} GFLOP/s (numpy 2048x2048). Device: {args.device or 'default'}.", "",
              f"Command: `python benchmark.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d')}); paper "
              "architecture (16 blocks, 64 channels, x4); each figure is the mean of "
-             f"{args.steps} steps after {args.warmup} warm-up steps, in a fresh process (peak RSS of that process).",
+             f"{args.steps} steps after {args.warmup} warm-up steps, in a fresh process (peak RSS of that process). "
+             "The SRGAN step's VGG19 has random weights: the same cost as the ImageNet ones.",
              "", "| measurement | backend | speed | s/step | peak memory |", "|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:

@@ -54,7 +54,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     h = p.add_argument_group("hardware")
     h.add_argument("--device", help="torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)")
     h.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
-    h.add_argument("--no-xla", action="store_true", help="keras: do not compile the train step with XLA")
+    x = h.add_mutually_exclusive_group()
+    x.add_argument("--xla", action="store_true", help="keras: compile the train step with XLA even on a CPU")
+    x.add_argument("--no-xla", action="store_true", help="keras: do not compile the train step with XLA even on "
+                   "a GPU (default: XLA only on a GPU, where it is faster)")
     return p
 
 

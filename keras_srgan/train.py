@@ -1,6 +1,6 @@
 """Training of one phase (SRResNet or SRGAN) with Keras 3 on TensorFlow.
 
-The iteration is a compiled `keras.Model.train_step` (XLA when cfg.xla); the loop around it (batches
+The iteration is a compiled `keras.Model.train_step` (with XLA on a GPU or with --xla); the loop around it (batches
 prefetched from srcore.data.PatchSampler, logging, validation, checkpoints) is shared with the
 PyTorch backend: srcore.loop. Everything a step depends on is either saved in the checkpoint
 (G, D, both optimizers' variables) or a pure function of the step number (batch, learning rate),
@@ -162,12 +162,13 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.mixed = bool(cfg.amp)
-        if self.mixed and (self.device == "/CPU:0" or not tf.config.list_physical_devices("GPU")):
+        on_gpu = self.device != "/CPU:0" and bool(tf.config.list_physical_devices("GPU"))
+        if self.mixed and not on_gpu:
             print("warning: --amp needs a GPU; training in float32 on the CPU", file=sys.stderr)
             self.mixed = False
-        if cfg.xla and (self.device == "/CPU:0" or not tf.config.list_physical_devices("GPU")):
-            print("note: XLA compiles the step for the CPU, which measured 1.4-2x slower per step than TF's "
-                  "default CPU kernels here; --no-xla trains faster on a CPU", file=sys.stderr)
+        # XLA by default only on a GPU: on the CPU it measured ~25% slower than TF's own kernels
+        # (results/speed.md); --xla / --no-xla force it either way.
+        self.xla = on_gpu if cfg.xla is None else bool(cfg.xla)
         keras.utils.set_random_seed(cfg.seed)
         with on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
             self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels)
@@ -182,7 +183,7 @@ class Trainer:
                 self.d_optimizer.build(self.discriminator.trainable_variables)
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight,
                                     name=f"{cfg.model}_step")
-            self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=bool(cfg.xla))
+            self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
         self.iteration = 0
         self.best_psnr: float | None = None
         self.seconds = 0.0  # training time so far, carried across resumes

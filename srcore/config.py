@@ -55,7 +55,7 @@ class TrainConfig:
     resume: str | None = None  # run folder or checkpoint to continue
     device: str | None = None  # torch: "cpu" / "cuda[:i]"; keras: "cpu" / "gpu"
     amp: bool = False
-    xla: bool = True  # keras: compile the step with XLA
+    xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

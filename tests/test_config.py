@@ -50,7 +50,7 @@ def test_validate_rejects_bad_values(bad):
 def _args(**kw):
     base = dict(backend="torch", model="srgan", preset="quick", pretrained=None, out="runs/t", scale=None,
                 iterations=None, pretrain_iterations=None, lr=None, gan_lr=None, content_loss=None,
-                no_xla=False, amp=False)
+                xla=False, no_xla=False, amp=False)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -67,3 +67,9 @@ def test_plan_single_phases():
     assert (g.iterations, g.lr) == (3, 1e-3)
     (d,) = plan_phases(_args(pretrained="x.pth", lr=5e-5))
     assert d.model == "srgan" and d.pretrained == "x.pth" and d.lr == 5e-5
+
+
+def test_xla_flags_map_to_config():
+    assert plan_phases(_args(model="srresnet"))[0].xla is None  # auto: on a GPU only
+    assert plan_phases(_args(model="srresnet", xla=True))[0].xla is True
+    assert plan_phases(_args(model="srresnet", no_xla=True))[0].xla is False

@@ -174,3 +174,13 @@ def test_prefetcher_order_and_errors(tiny_data: Path) -> None:
 
     with Prefetcher(Broken(), 0, 3) as batches, pytest.raises(ValueError, match="bad batch 0"):
         next(batches)
+
+
+def test_xla_is_off_by_default_on_a_cpu(tiny_data, tmp_path):
+    """XLA measured slower than TF's own kernels on this CPU (results/speed.md): auto means GPU only."""
+    import tensorflow as tf
+
+    trainer = ktrain.Trainer(smoke("srresnet", tiny_data, tmp_path, device="cpu"))
+    assert trainer.xla is False
+    assert ktrain.Trainer(smoke("srresnet", tiny_data, tmp_path, device="cpu", xla=True)).xla is True
+    assert tf.config.list_physical_devices("GPU") or ktrain.Trainer(smoke("srresnet", tiny_data, tmp_path)).xla is False
