@@ -89,13 +89,14 @@ def run_training(args: Any) -> Path:
         print(f"resuming {Path(phases[0].out).parent} ({', '.join(c.model for c in phases)})")
     else:
         phases = plan_phases(args)
-        save_recipe(Path(phases[0].out).parent, phases)
     first = phases[0]
     ensure_prepared(first.data, first.scale)
     losses = backend_module(first.backend, "losses")
     for cfg in phases:  # fail before hours of phase 1, not after
         if cfg.model == "srgan" and cfg.content_loss != "mse":
             losses.check_vgg_available(cfg.vgg_weights)
+    if not args.resume:
+        save_recipe(Path(first.out).parent, phases)
     train = backend_module(first.backend, "train").train
     ckpt: Path | None = None
     for cfg in phases:
@@ -123,4 +124,8 @@ def ensure_prepared(data: str, scale: int) -> None:
     scales = sorted({4, scale, *key.get("scales", [])}) if isinstance(key.get("scales"), list) else sorted({4, scale})
     # Keep benchmark sets (Set5, Set14) that an earlier build had, so adding a scale does not drop them.
     bench = [b["path"] for b in key.get("benchmarks", []) if isinstance(b, dict) and "path" in b]
-    prepare(out=data, scales=tuple(scales), benchmarks=bench)
+    try:
+        prepare(out=data, scales=tuple(scales), benchmarks=bench)
+    except UserError as e:
+        raise UserError(f"{e} (for training: python prepare_bsd500.py --source PATH --out {data}, then "
+                        f"trains.py --data {data})") from None
