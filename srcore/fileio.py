@@ -8,10 +8,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe later on.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the same folder; on success it replaces `path` in one rename."""
+def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in the same folder; on success it replaces `path` in one rename.
+
+    `durable` fsyncs before the rename, so the file survives a power cut too; bulk outputs that a
+    manifest protects (thousands of PNGs) skip it, since the fsyncs would dominate their cost.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the final suffix so libraries that look at it (h5py, Keras, PIL) still work.
@@ -20,9 +28,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        if durable:
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -34,12 +43,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -18,24 +18,18 @@ instead of turning into grey blocks later.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from srcore.errors import UserError
+from srcore.fileio import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 # zlib level 3 is about twice as fast as the default 6 for ~3% larger files; PNG stays lossless.
 PNG_COMPRESS_LEVEL = 3
-
-# Read once at import (os.umask can only be read by setting it): tmp files get the permissions of normal files.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
 
 class ImageError(UserError):
     """An image file that cannot be read (missing, not an image, truncated, corrupt)."""
@@ -128,25 +122,7 @@ def encode_png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path` in one step.
-
-    No fsync per file: outputs are protected against interrupted runs by the caller's manifest, and
-    fsyncing thousands of small PNGs would dominate the preparation time.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs should look like normal files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_image(path: str | Path, arr: np.ndarray) -> None:
     """Save a uint8 HxW or HxWx3 array as PNG, atomically (a reader never sees a half-written file)."""
-    write_bytes_atomic(path, encode_png(arr))
+    # Not durable (no fsync): bulk outputs are protected by the preparation manifest instead.
+    atomic_write_bytes(path, encode_png(arr), durable=False)

@@ -57,7 +57,8 @@ from tqdm import tqdm
 
 from srcore.color import modcrop
 from srcore.errors import UserError
-from srcore.imageio import IMAGE_EXTENSIONS, ImageError, encode_png, list_images, read_image, write_bytes_atomic
+from srcore.fileio import atomic_write_bytes, atomic_write_text
+from srcore.imageio import IMAGE_EXTENSIONS, ImageError, encode_png, list_images, read_image
 from srcore.imresize import imresize
 
 # Bump when the output of a build changes for the same options (forces a rebuild of existing data folders).
@@ -149,7 +150,7 @@ def _process(task: _Task, out: str, crop_size: int, scales: tuple[int, ...]) -> 
         data = encode_png(img)
         path = Path(out) / rel
         try:
-            write_bytes_atomic(path, data)
+            write_output(path, data)
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
         files[rel] = [hashlib.sha256(data).hexdigest(), len(data)]
@@ -347,21 +348,14 @@ def read_manifest(out: str | Path) -> dict | None:
     return data
 
 
+def write_output(path: Path, data: bytes) -> None:
+    """One prepared image: atomic but not fsynced; the manifest, written last and durably, covers the rest."""
+    atomic_write_bytes(path, data, durable=False)
+
+
 def _write_manifest(out: Path, manifest: dict) -> None:
     """Atomic and durable: the manifest is what says a build is finished, so it must never be half-written."""
-    path = _manifest_path(out)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{MANIFEST_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(_manifest_path(out), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 def _is_complete(manifest: dict | None) -> bool:

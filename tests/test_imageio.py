@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srcore import imageio
+from srcore import fileio
 from srcore.errors import UserError
 from srcore.imageio import ImageError, list_images, load_image, read_image, save_image
 
@@ -95,7 +95,7 @@ def test_save_image_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     def fail(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(imageio.os, "replace", fail)
+    monkeypatch.setattr(fileio.os, "replace", fail)
     with pytest.raises(OSError):
         save_image(target, _rgb(seed=1))
     assert target.read_bytes() == before

@@ -191,7 +191,7 @@ def test_scales_2_3_4(bsds: Path, tmp_path: Path) -> None:
 def test_manifest_written_last_and_rerun_is_noop(bsds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "data"
-    real_write = prep.write_bytes_atomic
+    real_write = prep.write_output
     seen = []
 
     def spy(path: Path, data: bytes) -> None:
@@ -200,7 +200,7 @@ def test_manifest_written_last_and_rerun_is_noop(bsds: Path, tmp_path: Path, mon
         seen.append(m is not None and m.get("complete"))
         real_write(path, data)
 
-    monkeypatch.setattr(prep, "write_bytes_atomic", spy)
+    monkeypatch.setattr(prep, "write_output", spy)
     first = run(bsds, out)
     monkeypatch.undo()
     assert seen and not any(seen)
