@@ -109,12 +109,17 @@ def _output_size_and_scale(
     return out, (scales[0], scales[1])
 
 
-def _imresize(
+def imresize(
     img: np.ndarray,
-    scale: float | Sequence[float] | None,
-    output_shape: Sequence[int] | None,
-    round_each_pass: bool,
+    scale: float | Sequence[float] | None = None,
+    output_shape: Sequence[int] | None = None,
 ) -> np.ndarray:
+    """Bicubic resize of an HxW or HxWxC image exactly like MATLAB ``imresize(img, scale)``.
+
+    Give either ``scale`` (a number or (row_scale, col_scale); output size is ceil(in * scale) like MATLAB)
+    or ``output_shape`` (rows, cols). uint8 in -> uint8 out (MATLAB rounding and saturation after each
+    dimension pass); float in -> float64 out, unclipped.
+    """
     img = np.asarray(img)
     if img.ndim not in (2, 3):
         raise ValueError(f"imresize: expected an HxW or HxWxC image, got shape {img.shape}")
@@ -131,22 +136,6 @@ def _imresize(
         axis = int(axis)
         weights, indices = contributions(out.shape[axis], out_size[axis], scales[axis])
         out = _resize_axis(out, axis, weights, indices)
-        if is_uint8 and round_each_pass:
+        if is_uint8:  # MATLAB keeps uint8 between passes
             out = _round_uint8(out)
-    if is_uint8:
-        return _round_uint8(out).astype(np.uint8)
-    return out
-
-
-def imresize(
-    img: np.ndarray,
-    scale: float | Sequence[float] | None = None,
-    output_shape: Sequence[int] | None = None,
-) -> np.ndarray:
-    """Bicubic resize of an HxW or HxWxC image exactly like MATLAB ``imresize(img, scale)``.
-
-    Give either ``scale`` (a number or (row_scale, col_scale); output size is ceil(in * scale) like MATLAB)
-    or ``output_shape`` (rows, cols). uint8 in -> uint8 out (MATLAB rounding and saturation after each
-    dimension pass); float in -> float64 out, unclipped.
-    """
-    return _imresize(img, scale, output_shape, round_each_pass=True)
+    return out.astype(np.uint8) if is_uint8 else out  # already rounded and saturated by the last pass
