@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from srconvert import neutral
-from srcore.checkpoint import CheckpointError, check_meta, meta_from_json
+from srcore.checkpoint import CheckpointError, check_meta, meta_from_json, trained_backend
 from srcore.errors import UserError
 
 FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral .npz file"}
@@ -99,7 +99,7 @@ def read_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[str, 
 
 def converted_meta(meta: dict[str, Any], target: str, source: str | Path) -> dict[str, Any]:
     out = {k: v for k, v in meta.items() if k != "files"}  # "files": Keras' hashes of its own files
-    out["trained_backend"] = neutral.trained_backend(meta)
+    out["trained_backend"] = trained_backend(meta)
     out["backend"] = target
     out["converted_from"] = {"backend": meta.get("backend"), "file": Path(source).name,
                              "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -179,7 +179,7 @@ def load_upscaler(path: str | Path, run_backend: str | None = None,
 
     _, meta, groups = read_checkpoint(path, discriminator=False)
     if run_backend is None:
-        trained = neutral.trained_backend(meta)
+        trained = trained_backend(meta)
         run_backend = trained if trained in ("torch", "keras") else "torch"
     inference = backend_module(run_backend, "inference")  # a one-line error if the framework is missing
     if run_backend == "torch":

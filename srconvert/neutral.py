@@ -41,11 +41,6 @@ CHECKPOINT_GROUPS = ("generator", "discriminator")
 Groups = dict[str, dict[str, np.ndarray]]  # group -> torch key -> array
 
 
-def trained_backend(meta: dict[str, Any]) -> str:
-    """Where the weights were trained: kept through any number of conversions."""
-    return str(meta.get("trained_backend") or meta.get("backend"))
-
-
 def save_neutral(path: str | Path, meta: dict[str, Any], groups: Groups) -> Path:
     """Write `groups` and `meta` to the .npz `path` atomically (never a half-written file)."""
     arrays: dict[str, np.ndarray] = {META_KEY: np.array(json.dumps(meta, sort_keys=True))}

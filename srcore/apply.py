@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from srcore.checkpoint import trained_backend
 from srcore.errors import UserError
 from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_function
 from srcore.recipe import backend_module
@@ -39,13 +40,10 @@ def load_sr_model(weights: str, backend: str | None, device: str | None, scale: 
 
     A checkpoint in the other backend's format, or a backend-neutral .npz, is converted in memory
     (srconvert; the file is not changed). meta["backend"] is the file's format; rows record
-    meta["trained_backend"] (srconvert.neutral.trained_backend) as the backend that trained it.
+    srcore.checkpoint.trained_backend(meta) as the backend that trained it.
     """
     kind = checkpoint_kind(weights)
-    if backend is not None and kind == backend:
-        upscale, meta = backend_module(backend, "inference").load_upscaler(weights, device=device)
-        run_backend = backend
-    elif backend is None and kind != "neutral":
+    if kind != "neutral" and kind == (backend or kind):  # the file is in the run backend's own format
         upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device)
         run_backend = kind
     else:
@@ -57,11 +55,6 @@ def load_sr_model(weights: str, backend: str | None, device: str | None, scale: 
     if scale is not None and meta["scale"] != scale:
         raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
     return upscale, meta, run_backend
-
-
-def trained_backend(meta: dict[str, Any]) -> str:
-    """The backend that trained a checkpoint's weights (kept through conversions)."""
-    return str(meta.get("trained_backend") or meta.get("backend"))
 
 
 def _display_path(p: str | Path) -> str:

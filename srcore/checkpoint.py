@@ -74,5 +74,10 @@ def check_meta(meta: Any, path: str | Path, backend: str | None = None, scale: i
     return meta
 
 
+def trained_backend(meta: dict[str, Any]) -> str:
+    """The backend that trained a checkpoint's weights: `trained_backend`, kept through conversions, else `backend`."""
+    return str(meta.get("trained_backend") or meta.get("backend"))
+
+
 def config_of(meta: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(meta.get("config", {}))
