@@ -156,9 +156,7 @@ class Trainer:
     """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        cfg.validate()
-        if cfg.backend != "keras":
-            raise UserError(f"keras_srgan trains the keras backend, but the config says backend {cfg.backend!r}")
+        cfg.validate(backend="keras")
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.mixed = bool(cfg.amp)
@@ -303,9 +301,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
 
     `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
-    cfg.validate()
-    if cfg.backend != "keras":
-        raise UserError(f"keras_srgan.train got a config for backend {cfg.backend!r}")
+    cfg.validate(backend="keras")
     out = Path(cfg.out)
     resume = _resume_checkpoint(cfg.resume)
     if cfg.content_loss != "mse":

@@ -82,9 +82,11 @@ class TrainConfig:
         except (OSError, ValueError, TypeError) as e:
             raise UserError(f"cannot read training config {path}: {e}") from None
 
-    def validate(self) -> TrainConfig:
-        """Raise UserError with a one-line message for any impossible setting."""
+    def validate(self, backend: str | None = None) -> TrainConfig:
+        """Raise UserError with a one-line message for any impossible setting (or another `backend`'s config)."""
         checks = [
+            (backend is None or self.backend == backend,
+             f"this is a config for backend {self.backend!r}, but the {backend} backend was asked to train it"),
             (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"),
             (self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"),
             (self.scale in SCALES, f"--scale must be one of 2, 3, 4, got {self.scale}"),

@@ -73,3 +73,10 @@ def test_xla_flags_map_to_config():
     assert plan_phases(_args(model="srresnet"))[0].xla is None  # auto: on a GPU only
     assert plan_phases(_args(model="srresnet", xla=True))[0].xla is True
     assert plan_phases(_args(model="srresnet", no_xla=True))[0].xla is False
+
+
+def test_validate_refuses_another_backends_config():
+    cfg = preset_config("smoke", "srresnet", backend="keras")
+    assert cfg.validate(backend="keras") is cfg
+    with pytest.raises(UserError, match="backend 'keras'"):
+        cfg.validate(backend="torch")

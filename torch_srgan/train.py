@@ -83,9 +83,7 @@ class Trainer:
     """Models, optimizers and losses of one phase; `train_step` runs one iteration from a numpy batch."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        cfg.validate()
-        if cfg.backend != "torch":
-            raise UserError(f"torch_srgan trains the torch backend, but the config says backend {cfg.backend!r}")
+        cfg.validate(backend="torch")
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.gan = cfg.model == "srgan"
@@ -254,9 +252,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
 
     `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
-    cfg.validate()
-    if cfg.backend != "torch":
-        raise UserError(f"torch_srgan.train got a config for backend {cfg.backend!r}")
+    cfg.validate(backend="torch")
     out = Path(cfg.out)
     resume = _resume_checkpoint(cfg)
     if cfg.content_loss != "mse":
