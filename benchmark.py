@@ -40,8 +40,8 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
     """Runs inside the child process: one measurement, returned as a dict."""
     import resource
 
+    from srapp.backends import backend_module
     from srcore.config import preset_config
-    from srcore.recipe import backend_module
 
     rng = np.random.default_rng(0)
     if what in ("srresnet", "srgan"):
@@ -51,11 +51,11 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
         b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
         lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
         hr = rng.random((b, p, p, 3), dtype=np.float32) * 2 - 1
-        for _ in range(warmup):
-            trainer.train_step(lr, hr)
+        for i in range(warmup):
+            trainer.train_batch(lr, hr, step=i)
         t0 = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step(lr, hr)
+        for i in range(warmup, warmup + steps):
+            trainer.train_batch(lr, hr, step=i)
         dt = time.perf_counter() - t0
         value, unit = b * steps / dt, "samples/s"
     else:

@@ -32,14 +32,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    from srconvert.convert import convert_checkpoint, convert_vgg19
+    from srapp.conversion import run_convert
 
-    def work() -> None:
-        convert = convert_vgg19 if args.vgg19 else convert_checkpoint
-        for line in convert(args.input, args.output, force=args.force):
-            print(line)
-
-    return run_cli(work)
+    return run_cli(lambda: run_convert(args))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python prepare_bsd500.py --source /path/to/BSR_bsds500.tgz --benchmarks /path/to/Set5 /path/to/Set14
 
 Without --source it downloads the official BSR_bsds500.tgz into <out>/downloads/. Re-running with the same
-options only checks the existing build. See srcore/prepare.py for the output layout and rules.
+options only checks the existing build. See prepare() in srcore/prepare/build.py for the output layout and rules.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    from srcore.apply import run_test
+    from srapp.scoring import run_test
 
     return run_cli(lambda: run_test(args))
 

@@ -63,7 +63,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    from srcore.recipe import run_training
+    from srapp.training import run_training
 
     return run_cli(lambda: run_training(args), interrupted="interrupted; continue with --resume RUN_DIR")
 

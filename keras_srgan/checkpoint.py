@@ -23,14 +23,20 @@ import h5py
 import keras
 import numpy as np
 
-from srcore.checkpoint import CheckpointError, check_meta, meta_from_json, meta_to_json
+from srcore.checkpoint import (
+    KERAS_SUFFIXES,
+    TORCH_SUFFIXES,
+    ZIP_MAGIC,
+    CheckpointError,
+    check_meta,
+    file_magic,
+    meta_from_json,
+    meta_to_json,
+)
 from srcore.fileio import atomic_path
 
-WEIGHTS_SUFFIX = ".weights.h5"
-STATE_SUFFIX = ".state.npz"
-META_SUFFIX = ".json"
-TORCH_SUFFIXES = (".pth", ".pt")
 LAST, BEST = "last", "best"  # checkpoint base names in a run folder
+WEIGHTS_SUFFIX, STATE_SUFFIX, META_SUFFIX = KERAS_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,15 @@ class CheckpointFiles:
     def at(cls, base: str | Path) -> CheckpointFiles:
         base = Path(base)
         return cls(*(base.with_name(base.name + s) for s in (WEIGHTS_SUFFIX, STATE_SUFFIX, META_SUFFIX)))
+
+    @property
+    def base(self) -> Path:
+        return self.meta.with_name(self.meta.name[: -len(META_SUFFIX)])
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """The checkpoint named by `path` (a run folder means its `last`), as its `.weights.h5` path."""
+    return checkpoint_files(path).weights
 
 
 def checkpoint_files(path: str | Path) -> CheckpointFiles:
@@ -71,14 +86,14 @@ def _named_arrays(prefix: str, variables: list[Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_checkpoint(base: str | Path, meta: dict[str, Any], generator: keras.Model,
+def save_checkpoint(path: str | Path, meta: dict[str, Any], generator: keras.Model,
                     discriminator: keras.Model | None = None,
                     optimizers: dict[str, list[Any]] | None = None) -> Path:
-    """Write checkpoint `<base>.*` (see the module docstring); returns the `.weights.h5` path.
+    """Write the checkpoint named by `path` (see the module docstring); returns its `.weights.h5` path.
 
     `optimizers` maps a name to a list of optimizer variables (see Trainer.optimizer_state).
     """
-    files = CheckpointFiles.at(base)
+    files = checkpoint_files(path)
     arrays: dict[str, np.ndarray] = {}
     if discriminator is not None:
         arrays.update(_named_arrays("discriminator", discriminator.weights))
@@ -104,11 +119,6 @@ def _verify(path: Path, info: Any, what: str, meta_path: Path) -> None:
                                   f"from an interrupted save)")
 
 
-def _magic(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(4)
-
-
 def load_checkpoint(path: str | Path, backend: str | None = "keras", scale: int | None = None,
                     need_state: bool = False) -> tuple[dict[str, Any], CheckpointFiles]:
     """(metadata, files) of a Keras checkpoint, validated; one-line CheckpointError otherwise.
@@ -122,7 +132,7 @@ def load_checkpoint(path: str | Path, backend: str | None = "keras", scale: int 
                               f"first: python convert_weights.py {path} OUT")
     if not p.exists() and not checkpoint_files(p).meta.exists():  # a base name "<dir>/last" is fine too
         raise CheckpointError(f"{path}: no such checkpoint file or run folder")
-    if p.is_file() and p.suffix.lower() != ".npz" and _magic(p) == b"PK\x03\x04":
+    if p.is_file() and p.suffix.lower() != ".npz" and file_magic(p, 4) == ZIP_MAGIC:
         raise CheckpointError(f"{path}: this looks like a PyTorch checkpoint (a zip archive); run it with --backend "
                               f"torch, or convert it first: python convert_weights.py {path} OUT")
     if p.is_file() and p.suffix.lower() not in (".h5", ".json", ".npz"):
@@ -149,16 +159,28 @@ def load_checkpoint(path: str | Path, backend: str | None = "keras", scale: int 
     return meta, files
 
 
-def load_generator_weights(generator: keras.Model, files: CheckpointFiles) -> None:
+def load_generator_weights(generator: keras.Model, checkpoint: CheckpointFiles) -> None:
     """Load the generator weights of a validated checkpoint into a model of its architecture."""
     try:
-        generator.load_weights(str(files.weights))
+        generator.load_weights(str(checkpoint.weights))
     except (OSError, ValueError, KeyError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{files.weights}: cannot load the generator weights ({msg})") from None
+        raise CheckpointError(f"{checkpoint.weights}: cannot load the generator weights ({msg})") from None
 
 
-def load_state(files: CheckpointFiles) -> dict[str, np.ndarray]:
+def load_training_state(checkpoint: CheckpointFiles, discriminator: keras.Model | None,
+                        optimizers: dict[str, list[Any]]) -> None:
+    """Assign the discriminator (adversarial phase) and every optimizer's variables (name -> list) to resume."""
+    state = read_state(checkpoint)
+    if discriminator is not None:
+        assign_state(state, "discriminator", discriminator.weights, checkpoint.state)
+    for name, variables in optimizers.items():
+        if name.endswith("_loss_scale") and f"{name}.paths" not in state:
+            continue  # saved without --amp: keep the fresh loss scale
+        assign_state(state, name, variables, checkpoint.state)
+
+
+def read_state(files: CheckpointFiles) -> dict[str, np.ndarray]:
     """The training-state arrays of a checkpoint (validated by load_checkpoint(need_state=True))."""
     try:
         with np.load(files.state, allow_pickle=False) as z:

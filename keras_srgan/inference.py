@@ -1,9 +1,7 @@
-"""Keras generator -> the backend-free upscaler function that srcore.evaluate works with."""
+"""Running a Keras generator: the evaluation upscaler of srcore.evaluate, from a model or a checkpoint."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,34 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_srgan.checkpoint import load_checkpoint, load_generator_weights
+from keras_srgan.device import on_device, resolve_device
 from keras_srgan.models import build_generator
-from srcore.errors import UserError
 from srcore.evaluate import Upscaler
-
-
-def resolve_device(device: str | None) -> str | None:
-    """A tf.device string for --device: None = TF's default placement (a GPU when there is one)."""
-    if device is None:
-        return None
-    d = device.lower()
-    if d == "cpu":
-        return "/CPU:0"
-    if d == "gpu" or d.startswith(("gpu:", "cuda")):
-        index = d.split(":", 1)[1] if ":" in d else "0"
-        gpus = tf.config.list_physical_devices("GPU")
-        if not index.isdigit() or int(index) >= len(gpus):
-            raise UserError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s)")
-        return f"/GPU:{index}"
-    raise UserError(f"--device {device}: the Keras backend takes cpu, gpu or gpu:N")
-
-
-@contextlib.contextmanager
-def on_device(device: str | None) -> Iterator[None]:
-    if device is None:
-        yield
-    else:
-        with tf.device(device):
-            yield
 
 
 def make_upscaler(generator: keras.Model, device: str | None = None) -> Upscaler:
@@ -63,9 +36,9 @@ def make_upscaler(generator: keras.Model, device: str | None = None) -> Upscaler
     return upscale
 
 
-def load_generator(path: str | Path, scale: int | None = None) -> tuple[keras.Model, dict[str, Any]]:
-    """(generator with the checkpoint's weights, metadata); one-line CheckpointError for bad files."""
-    meta, files = load_checkpoint(path, scale=scale)
+def load_generator(path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
+    """The generator of a checkpoint (built from its metadata's scale and arch) and the metadata."""
+    meta, files = load_checkpoint(path)
     arch = meta["arch"]
     generator = build_generator(meta["scale"], arch["blocks"], arch["channels"])
     load_generator_weights(generator, files)

@@ -10,21 +10,23 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from srconvert.layout import to_keras, vgg19_entries
-from srconvert.vgg import (
-    TORCHVISION_VGG19_SHA256_PREFIX,
-    TORCHVISION_VGG19_URL,
-    load_vgg19_arrays,
-    torchvision_vgg19_path,
-)
+from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
+from srcore.vgg19 import (
+    FEATURE_LAYERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VGG19_FILE,
+    VGG19_SHA256_PREFIX,
+    VGG19_URL,
+    VGG_SCALE,
+    conv_layers,
+    load_vgg19_arrays,
+    vgg19_cache_path,
+)
 
-VGG_LAYERS = {"22": "block2_conv2", "54": "block5_conv4"}  # Keras' VGG convs include their ReLU
-VGG_SCALE = 12.75  # the paper's rescaling of the VGG feature maps
-# torchvision's ImageNet normalisation of [0, 1] RGB input, used with torchvision's VGG19 weights (the
-# default, converted on load): the Keras loss is then the same function as the PyTorch backend's.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# With torchvision's VGG19 weights (the default, converted on load) the input is torchvision's ImageNet
+# normalisation of [0, 1] RGB (srcore.vgg19): the Keras loss is then the same function as the PyTorch one.
 # Keras' own ImageNet VGG19 ("keras-imagenet", or a Keras .h5 file) was trained on caffe-style input:
 # BGR, 0..255, minus these per-channel means. Different weights and input: not comparable to torch.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -67,7 +69,7 @@ def vgg_source(weights: str | None) -> tuple[str, str]:
 
 def _how_to_supply() -> str:
     return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
-            "VGG19 file (torchvision's vgg19-dcbb9e9d.pth, or the .npz of python convert_weights.py --vgg19), or "
+            f"VGG19 file (torchvision's {VGG19_FILE}, or the .npz of python convert_weights.py --vgg19), or "
             f"--vgg-weights {KERAS_IMAGENET} for Keras' own ImageNet VGG19 (caffe preprocessing; NOT comparable "
             "with the PyTorch backend)")
 
@@ -79,20 +81,20 @@ def _download_torchvision_vgg19(target: Path) -> None:
     print(f"downloading torchvision's VGG19 ImageNet weights (548 MB) for the perceptual loss to {target}",
           file=sys.stderr)
     try:
-        keras.utils.get_file(target.name, TORCHVISION_VGG19_URL, cache_dir=str(target.parent.parent),
+        keras.utils.get_file(target.name, VGG19_URL, cache_dir=str(target.parent.parent),
                              cache_subdir=target.parent.name)
     except Exception as e:  # no network, proxy, disk full: all mean the same to the user
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading "
-                        f"{TORCHVISION_VGG19_URL} to {target} failed ({reason}); " + _how_to_supply()) from None
+                        f"{VGG19_URL} to {target} failed ({reason}); " + _how_to_supply()) from None
     h = hashlib.sha256()
     with open(target, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    if not h.hexdigest().startswith(TORCHVISION_VGG19_SHA256_PREFIX):
+    if not h.hexdigest().startswith(VGG19_SHA256_PREFIX):
         target.unlink()
         raise UserError(f"the downloaded {target.name} does not have the published SHA-256 "
-                        f"({TORCHVISION_VGG19_SHA256_PREFIX}...); deleted it, try again")
+                        f"({VGG19_SHA256_PREFIX}...); deleted it, try again")
 
 
 def check_vgg_available(weights: str | None) -> None:
@@ -110,7 +112,7 @@ def check_vgg_available(weights: str | None) -> None:
             raise UserError(f"--vgg-weights {weights}: no such file")
         return
     if kind == "torchvision":
-        target = torchvision_vgg19_path()
+        target = vgg19_cache_path()
         if not target.is_file():
             _download_torchvision_vgg19(target)
         return
@@ -138,13 +140,11 @@ def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
     "random" (smoke tests only; warns loudly). The model's `preprocessing` attribute ("torch" or
     "caffe") says which input it expects (see vgg_input).
     """
-    if layer not in VGG_LAYERS:
-        raise ValueError(f"VGG layer must be one of {', '.join(VGG_LAYERS)}, got {layer!r}")
+    if layer not in FEATURE_LAYERS:
+        raise ValueError(f"VGG layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
     kind, preprocessing = vgg_source(weights)
     if kind == "random":
         _warn_random()
-    else:
-        check_vgg_available(weights)
     source = None
     if kind == "keras":
         source = "imagenet" if weights == KERAS_IMAGENET else str(weights)
@@ -153,23 +153,27 @@ def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load VGG19 weights from {source}: {str(e).splitlines()[0] if str(e) else e}; "
                         f"expected a Keras VGG19 weights file without the classifier (include_top=False)") from None
-    features = keras.Model(vgg.input, vgg.get_layer(VGG_LAYERS[layer]).output, name=f"vgg19_{layer}")
+    features = keras.Model(vgg.input, vgg.get_layer(FEATURE_LAYERS[layer][1]).output, name=f"vgg19_{layer}")
     if kind == "torchvision":
-        path = torchvision_vgg19_path() if weights in (None, "imagenet") else Path(weights)  # type: ignore[arg-type]
-        set_torchvision_vgg19_weights(features, load_vgg19_arrays(path), str(path))
+        path = vgg19_cache_path() if weights in (None, "imagenet") else Path(weights)  # type: ignore[arg-type]
+        if not path.is_file():
+            raise UserError(f"the VGG19 weights for the perceptual loss are not at {path}; run check_vgg_available "
+                            f"first (trains.py does), which downloads {VGG19_URL}, or " + _how_to_supply())
+        _set_torchvision_weights(features, load_vgg19_arrays(path))
     features.trainable = False  # frozen; VGG has no BN/dropout, so inference mode needs nothing else
     features.preprocessing = preprocessing
     return features
 
 
-def set_torchvision_vgg19_weights(vgg: keras.Model, arrays: dict[str, Any], where: str) -> None:
+def _set_torchvision_weights(vgg: keras.Model, arrays: dict[str, Any]) -> None:
     """Load torchvision-layout VGG19 conv arrays ("features.N.weight"/"bias") into a Keras VGG19 (or a part)."""
-    for entry in vgg19_entries():
+    for index, name, _, _ in conv_layers():
         try:
-            layer = vgg.get_layer(entry.keras)
+            layer = vgg.get_layer(name)
         except ValueError:
             continue  # a truncated feature model has fewer convs
-        layer.set_weights(to_keras(entry, arrays))
+        # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+        layer.set_weights([arrays[f"features.{index}.weight"].transpose(2, 3, 1, 0), arrays[f"features.{index}.bias"]])
 
 
 def vgg_input(y: tf.Tensor, preprocessing: str = "torch") -> tf.Tensor:
@@ -184,11 +188,11 @@ def vgg_input(y: tf.Tensor, preprocessing: str = "torch") -> tf.Tensor:
 class ContentLoss:
     """`loss(sr, hr)`: "mse" in [-1, 1] space, or "vgg22"/"vgg54" (MSE of VGG features / 12.75)."""
 
-    def __init__(self, kind: str = "mse", vgg_weights: str | None = None) -> None:
-        if kind not in ("mse", "vgg22", "vgg54"):
-            raise ValueError(f"content loss must be mse, vgg22 or vgg54, got {kind!r}")
+    def __init__(self, kind: str = "mse", weights: str | None = None) -> None:
+        if kind not in CONTENT_LOSSES:
+            raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
         self.kind = kind
-        self.vgg = None if kind == "mse" else build_vgg(kind[3:], vgg_weights)
+        self.vgg = None if kind == "mse" else build_vgg(kind[3:], weights)
 
     def __call__(self, sr: tf.Tensor, hr: tf.Tensor) -> tf.Tensor:
         return content_loss(sr, hr, self.kind, self.vgg)

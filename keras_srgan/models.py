@@ -14,9 +14,15 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-# torch BatchNorm2d defaults (momentum 0.1 on the new value, eps 1e-5) in Keras' convention.
-BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-5
+from srcore.arch import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    LEAKY_SLOPE,
+    PRELU_INIT,
+    discriminator_side,
+    discriminator_stages,
+    upsample_factors,
+)
 
 
 @keras.saving.register_keras_serializable(package="srgan")
@@ -45,8 +51,8 @@ class PixelShuffle(layers.Layer):
 
 
 def _prelu(name: str) -> layers.PReLU:
-    # One learnable slope per channel, as torch nn.PReLU(num_parameters=C) with its 0.25 init.
-    return layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+    # One learnable slope per channel, as torch nn.PReLU(num_parameters=C).
+    return layers.PReLU(alpha_initializer=keras.initializers.Constant(PRELU_INIT), shared_axes=[1, 2], name=name)
 
 
 def _conv(filters: int, kernel: int, name: str) -> layers.Conv2D:
@@ -54,15 +60,8 @@ def _conv(filters: int, kernel: int, name: str) -> layers.Conv2D:
 
 
 def _bn(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
-
-
-def upsample_factors(scale: int) -> list[int]:
-    """Pixel-shuffle stages of the generator: x4 = 2 x2 stages, x2 = one, x3 = one x3 stage."""
-    factors = {2: [2], 3: [3], 4: [2, 2]}
-    if scale not in factors:
-        raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
-    return factors[scale]
+    # Keras' momentum is the weight of the old running value, torch's (srcore.arch) that of the new one.
+    return layers.BatchNormalization(momentum=1.0 - BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
 def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> keras.Model:
@@ -90,16 +89,9 @@ def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> ker
     return keras.Model(inp, out, name=f"srresnet_x{scale}")
 
 
-def discriminator_stages(channels: int = 64) -> list[tuple[int, int]]:
-    """(filters, stride) of the 8 conv layers: the paper's k3n64s1 ... k3n512s2 for channels=64."""
-    c = channels
-    return [(c, 1), (c, 2), (2 * c, 1), (2 * c, 2), (4 * c, 1), (4 * c, 2), (8 * c, 1), (8 * c, 2)]
-
-
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:
     """SRGAN discriminator: HR patch in [-1, 1] NHWC (patch_size x patch_size) -> one logit per image."""
-    if patch_size % 16:
-        raise ValueError(f"the discriminator needs a patch size that is a multiple of 16, got {patch_size}")
+    discriminator_side(patch_size)  # a ValueError unless a positive multiple of 16
     inp = keras.Input((patch_size, patch_size, 3), name="hr")
     x = inp
     for i, (filters, stride) in enumerate(discriminator_stages(channels)):
@@ -109,10 +101,10 @@ def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model
         x = layers.Conv2D(filters, 3, strides=stride, padding="valid", use_bias=True, name=f"conv{i}")(x)
         if i > 0:  # the first conv has no BN (paper, Fig. 4)
             x = _bn(f"bn{i}")(x)
-        x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}")(x)
+        x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"lrelu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(1024, name="fc1")(x)
-    x = layers.LeakyReLU(negative_slope=0.2, name="lrelu_fc1")(x)
+    x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="lrelu_fc1")(x)
     out = layers.Dense(1, dtype="float32", name="fc2")(x)
     return keras.Model(inp, out, name="discriminator")
 

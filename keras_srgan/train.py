@@ -1,4 +1,4 @@
-"""Training of one phase (SRResNet or SRGAN) with Keras 3 on TensorFlow.
+"""Training of one phase (supervised SRResNet-MSE, or adversarial SRGAN) with Keras 3 on TensorFlow.
 
 The iteration is a compiled `keras.Model.train_step` (with XLA on a GPU or with --xla); the loop around it (batches
 prefetched from srcore.data.PatchSampler, logging, validation, checkpoints) is shared with the
@@ -9,9 +9,7 @@ so a resumed run continues exactly.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +20,18 @@ import tensorflow as tf
 from keras_srgan.checkpoint import (
     BEST,
     LAST,
-    CheckpointFiles,
-    assign_state,
     checkpoint_files,
+    checkpoint_path,
     load_checkpoint,
     load_generator_weights,
-    load_state,
+    load_training_state,
     save_checkpoint,
 )
-from keras_srgan.inference import make_upscaler, on_device, resolve_device
-from keras_srgan.losses import (
-    ContentLoss,
-    check_vgg_available,
-    discriminator_loss,
-    generator_adversarial_loss,
-)
+from keras_srgan.device import dtype_policy, on_device, on_gpu, resolve_device
+from keras_srgan.inference import make_upscaler
+from keras_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from keras_srgan.models import build_discriminator, build_generator
-from srcore.checkpoint import CheckpointError, make_meta
+from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler
@@ -141,37 +134,24 @@ def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers
     return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if mixed else opt
 
 
-@contextlib.contextmanager
-def dtype_policy(name: str) -> Iterator[None]:
-    """Build layers under a Keras dtype policy, restoring the global one afterwards."""
-    old = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(old)
-
-
 class Trainer:
     """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        cfg.validate(backend="keras")
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        self.mixed = bool(cfg.amp)
-        on_gpu = self.device != "/CPU:0" and bool(tf.config.list_physical_devices("GPU"))
-        if self.mixed and not on_gpu:
+        gpu = on_gpu(self.device)
+        self.mixed = bool(cfg.amp) and gpu
+        if cfg.amp and not gpu:
             print("warning: --amp needs a GPU; training in float32 on the CPU", file=sys.stderr)
-            self.mixed = False
         # XLA by default only on a GPU: on the CPU it measured ~25% slower than TF's own kernels
         # (results/speed.md); --xla / --no-xla force it either way.
-        self.xla = on_gpu if cfg.xla is None else bool(cfg.xla)
+        self.xla = gpu if cfg.xla is None else bool(cfg.xla)
         keras.utils.set_random_seed(cfg.seed)
         with on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
             self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
-                                  if cfg.model == "srgan" else None)
+                                  if cfg.adversarial else None)
             self.content_loss = ContentLoss(cfg.content_loss, cfg.vgg_weights)
             self.g_optimizer = make_optimizer(cfg, self.mixed, "adam_g")
             self.d_optimizer = make_optimizer(cfg, self.mixed, "adam_d") if self.discriminator else None
@@ -182,9 +162,6 @@ class Trainer:
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight,
                                     name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
-        self.iteration = 0
-        self.best_psnr: float | None = None
-        self.seconds = 0.0  # training time so far, carried across resumes
         self._upscaler: Upscaler | None = None
 
     @property
@@ -215,13 +192,11 @@ class Trainer:
             opt.learning_rate.assign(value)
         return value
 
-    def train_step(self, lr: np.ndarray, hr: np.ndarray, step: int | None = None) -> dict[str, float]:
-        """One iteration on a sampler batch (NHWC numpy); `step` (default: self.iteration) sets the LR."""
-        step = self.iteration if step is None else int(step)
-        self.set_learning_rate(step)
+    def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
+        """One iteration on a sampler batch (NHWC numpy); `step` (0-based) sets the learning rate."""
+        self.set_learning_rate(int(step))
         with on_device(self.device):
             logs = self.model.train_on_batch(lr, hr, return_dict=True)
-        self.iteration = step + 1
         return {k: float(v) for k, v in logs.items()}
 
     def upscaler(self) -> Upscaler:
@@ -230,53 +205,25 @@ class Trainer:
             self._upscaler = make_upscaler(self.generator, self.cfg.device)
         return self._upscaler
 
+    def save(self, path: str | Path, state: RunState) -> Path:
+        """Write a checkpoint (`path`: base name or `.weights.h5`) of the full training state at run state `state`."""
+        return save_checkpoint(path, make_meta(self.cfg, state), self.generator, self.discriminator,
+                               self.optimizer_state())
+
+    def restore(self, path: str | Path) -> RunState:
+        """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
+        meta, files = load_checkpoint(path, scale=self.cfg.scale, need_state=True)
+        check_resumable(meta, self.cfg, path)
+        load_generator_weights(self.generator, files)
+        load_training_state(files, self.discriminator, self.optimizer_state())
+        return RunState.from_meta(meta)
+
     def load_pretrained(self, path: str | Path) -> dict[str, Any]:
-        """Initialise the generator from a checkpoint of either phase (the SRGAN phase's starting point)."""
+        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
         meta, files = load_checkpoint(path, scale=self.cfg.scale)
-        self._check_arch(meta, path)
+        check_pretrained(meta, self.cfg, path)
         load_generator_weights(self.generator, files)
         return meta
-
-    def _check_arch(self, meta: dict[str, Any], path: str | Path) -> None:
-        arch, cfg = meta["arch"], self.cfg
-        if (arch["blocks"], arch["channels"]) != (cfg.blocks, cfg.channels):
-            raise CheckpointError(f"{path}: generator has {arch['blocks']} blocks x {arch['channels']} channels, "
-                                  f"this run {cfg.blocks} x {cfg.channels}; pass matching --blocks/--channels")
-
-    def save(self, path: str | Path, iteration: int | None = None, best_psnr: float | None = None) -> Path:
-        """Checkpoint `path` (base name or `.weights.h5`) with everything resume needs; returns the weights path.
-
-        Defaults: the trainer's iteration and best PSNR.
-        """
-        iteration = self.iteration if iteration is None else iteration
-        best_psnr = self.best_psnr if best_psnr is None else best_psnr
-        meta = make_meta(self.cfg, iteration, best_psnr, train_seconds=round(self.seconds, 3))
-        base = _base_of(checkpoint_files(path))
-        return save_checkpoint(base, meta, self.generator, self.discriminator, self.optimizer_state())
-
-    def restore(self, path: str | Path) -> int:
-        """Continue from a checkpoint of this phase: G, D, both optimizers; returns its iteration."""
-        meta, files = load_checkpoint(path, scale=self.cfg.scale, need_state=True)
-        if meta["model"] != self.cfg.model:
-            raise CheckpointError(f"{path}: is a checkpoint of the {meta['model']} phase, this run trains "
-                                  f"{self.cfg.model}; to start SRGAN from it use --pretrained")
-        self._check_arch(meta, path)
-        load_generator_weights(self.generator, files)
-        state = load_state(files)
-        if self.discriminator is not None:
-            assign_state(state, "discriminator", self.discriminator.weights, files.state)
-        for name, variables in self.optimizer_state().items():
-            if name.endswith("_loss_scale") and f"{name}.paths" not in state:
-                continue  # saved without --amp: keep the fresh loss scale
-            assign_state(state, name, variables, files.state)
-        self.iteration = int(meta["iteration"])
-        self.best_psnr = meta.get("best_psnr")
-        self.seconds = float(meta.get("train_seconds") or 0.0)
-        return self.iteration
-
-
-def _base_of(files: CheckpointFiles) -> Path:
-    return files.meta.with_name(files.meta.name[: -len(".json")])
 
 
 def _resume_checkpoint(resume: str | None) -> Path | None:
@@ -297,17 +244,14 @@ def _resume_checkpoint(resume: str | None) -> Path | None:
 
 
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
-    """Run (or resume) one phase in `cfg.out`; returns its final `last` checkpoint (the `.weights.h5`).
+    """Run (or resume) one phase in `cfg.out`, a config validated by the caller; returns its `last` checkpoint
+    (the `.weights.h5`).
 
     `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
-    cfg.validate(backend="keras")
-    out = Path(cfg.out)
+    out = Path(cfg.require_backend("keras").out)
     resume = _resume_checkpoint(cfg.resume)
-    if cfg.content_loss != "mse":
-        check_vgg_available(cfg.vgg_weights)  # before any data loading or training
-
     trainer = Trainer(cfg)
-    last = run_phase(cfg, trainer, resume, last_path=checkpoint_files(out / LAST).weights,
-                     best_path=checkpoint_files(out / BEST).weights, stop_at=stop_at)
-    return checkpoint_files(last).weights
+    last = run_phase(cfg, trainer, resume, last_path=checkpoint_path(out / LAST),
+                     best_path=checkpoint_path(out / BEST), stop_at=stop_at)
+    return checkpoint_path(last)

@@ -1,13 +1,12 @@
-"""Weights between the two backends: one backend-neutral file format and converters to and from it.
+"""Weights between the two backends: the only package that knows both frameworks.
 
-    neutral.py    the .npz format (framework-free: numpy only)
     layout.py     which Keras layer holds which torch tensors, and the layout changes (numpy only)
-    torchfile.py  a reader of PyTorch .pth tensor files that needs no torch (restricted, code-free)
-    vgg.py        torchvision's VGG19 weights as arrays, for both backends' perceptual loss (numpy only)
-    torch_io.py   PyTorch state dicts / .pth checkpoints <-> neutral arrays (imports torch)
+    torch_io.py   PyTorch models / .pth checkpoints <-> neutral arrays (imports torch)
     keras_io.py   Keras models / checkpoints <-> neutral arrays (imports keras)
-    convert.py    file-type detection, any checkpoint -> any other, in-memory conversion for test.py
+    convert.py    any checkpoint -> any other; a checkpoint's generator built in either backend
 
-Importing this package (or neutral / layout / torchfile / vgg / convert) imports neither framework: each
-framework is imported only by the module that needs it, when a conversion touches it.
+The backend-neutral `.npz` format (srcore/neutral.py), the torch-free `.pth` reader (srcore/torchfile.py)
+and torchvision's VGG19 as arrays (srcore/vgg19.py) are framework-free and live in srcore, where both
+backends can use them. Importing this package (or layout / convert) imports neither framework: each is
+imported only by the module that needs it, when a conversion touches it.
 """

@@ -1,13 +1,13 @@
-"""Any checkpoint format -> any other, and running a checkpoint in the other backend (framework-free here).
+"""Any checkpoint format -> any other, and a checkpoint's generator built in either backend (framework-free here).
 
-File types, from the name:
+File types, from the name (srcore.checkpoint.checkpoint_format):
     .pth / .pt                          PyTorch checkpoint (torch_srgan/checkpoint.py)
     NAME.weights.h5 / NAME.json /       Keras checkpoint (keras_srgan/checkpoint.py: the three files
     NAME.state.npz                      NAME.weights.h5, NAME.state.npz, NAME.json)
-    other .npz                          backend-neutral file (srconvert/neutral.py)
+    other .npz                          backend-neutral file (srcore/neutral.py)
 
 Everything goes through the neutral groups {"generator": {torch key: array}, "discriminator": ...}.
-Reading a .pth uses srconvert.torchfile (no torch); writing one imports torch; a Keras file either
+Reading a .pth uses srcore.torchfile (no torch); writing one imports torch; a Keras file either
 way imports Keras. Converted metadata: "backend" = the format the file is now in, "trained_backend" =
 where the weights were trained (kept through every conversion), "converted_from" = the source.
 Optimizer state is never converted: a converted checkpoint evaluates, and starts an SRGAN phase
@@ -22,29 +22,26 @@ from typing import Any
 
 import numpy as np
 
-from srconvert import neutral
-from srcore.checkpoint import CheckpointError, check_meta, meta_from_json, trained_backend
+from srcore import neutral
+from srcore.checkpoint import (
+    FORMAT_NAMES,
+    HDF5_MAGIC,
+    KERAS_SUFFIXES,
+    CheckpointError,
+    check_meta,
+    checkpoint_format,
+    file_magic,
+    meta_from_json,
+    trained_backend,
+)
 from srcore.errors import UserError
 
-FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral .npz file"}
-KERAS_SUFFIXES = (".weights.h5", ".state.npz", ".json")
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def file_kind(path: str | Path) -> str | None:
-    """"torch", "keras" or "neutral" from the file name; None for anything else."""
-    name = Path(path).name.lower()
-    if name.endswith((".pth", ".pt")):
-        return "torch"
-    if name.endswith(KERAS_SUFFIXES):
-        return "keras"
-    if name.endswith(".npz"):
-        return "neutral"
-    return None
+BACKENDS = ("torch", "keras")
 
 
 def require_kind(path: str | Path, what: str) -> str:
-    kind = file_kind(path)
+    """The format of checkpoint file `path` (srcore.checkpoint.checkpoint_format); one-line error if unknown."""
+    kind = checkpoint_format(path)
     if kind is None:
         raise UserError(f"{what} {path}: unknown file type; expected .pth (PyTorch), NAME.weights.h5 (Keras) "
                         f"or .npz (backend-neutral)")
@@ -58,16 +55,15 @@ def _float_arrays(state: Any, where: Path, what: str) -> dict[str, np.ndarray]:
 
 
 def read_torch_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[str, Any], neutral.Groups]:
-    """(meta, groups) of a `.pth` checkpoint, read without torch (srconvert.torchfile)."""
-    from srconvert.torchfile import TorchFileError, read_torch_file
+    """(meta, groups) of a `.pth` checkpoint, read without torch (srcore.torchfile)."""
+    from srcore.torchfile import TorchFileError, read_torch_file
 
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
-    with open(p, "rb") as f:
-        if f.read(8) == _HDF5_MAGIC:
-            raise CheckpointError(f"{p}: this is an HDF5 (Keras) file, not a PyTorch checkpoint; name it "
-                                  f"NAME.weights.h5 with its NAME.json beside it")
+    if file_magic(p) == HDF5_MAGIC:
+        raise CheckpointError(f"{p}: this is an HDF5 (Keras) file, not a PyTorch checkpoint; name it "
+                              f"NAME.weights.h5 with its NAME.json beside it")
     try:
         data = read_torch_file(p)
     except TorchFileError as e:
@@ -157,7 +153,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False) ->
 
 def convert_vgg19(src: str | Path, dst: str | Path, force: bool = False) -> list[str]:
     """torchvision VGG19 weights (`.pth`, e.g. vgg19-dcbb9e9d.pth) -> a neutral `.npz` both backends load."""
-    from srconvert.vgg import load_vgg19_arrays
+    from srcore.vgg19 import load_vgg19_arrays
 
     if not str(dst).lower().endswith(".npz") or str(dst).lower().endswith(".state.npz"):
         raise UserError(f"OUT {dst}: the VGG19 weights are written as a .npz file (e.g. vgg19_torchvision.npz)")
@@ -169,25 +165,13 @@ def convert_vgg19(src: str | Path, dst: str | Path, force: bool = False) -> list
             f"--vgg-weights {dst}"]
 
 
-def load_upscaler(path: str | Path, run_backend: str | None = None,
-                  device: str | None = None) -> tuple[Any, dict[str, Any], str]:
-    """(upscaler, meta, run_backend): a checkpoint of any format, converted in memory to run in `run_backend`.
-
-    `run_backend` None: the backend that trained it (torch if that is unknown).
-    """
-    from srcore.recipe import backend_module
-
-    _, meta, groups = read_checkpoint(path, discriminator=False)
-    if run_backend is None:
-        trained = trained_backend(meta)
-        run_backend = trained if trained in ("torch", "keras") else "torch"
-    inference = backend_module(run_backend, "inference")  # a one-line error if the framework is missing
-    if run_backend == "torch":
-        from srconvert import torch_io
-
-        generator = torch_io.generator_from_arrays(meta, groups["generator"], str(path))
+def build_generator(backend: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
+    """The generator of checkpoint metadata `meta` built in `backend` ("torch" or "keras") with neutral `arrays`
+    (read_checkpoint's "generator" group): running any checkpoint in either backend, converted in memory."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        from srconvert import torch_io as io
     else:
-        from srconvert import keras_io
-
-        generator = keras_io.generator_from_arrays(meta, groups["generator"], str(path))
-    return inference.make_upscaler(generator, device), meta, run_backend
+        from srconvert import keras_io as io  # type: ignore[no-redef]
+    return io.generator_from_arrays(meta, arrays, where)

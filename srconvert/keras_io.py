@@ -79,7 +79,7 @@ def read_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[
     kckpt.load_generator_weights(g, files)
     groups = {"generator": generator_to_arrays(g, meta["scale"], meta["arch"]["blocks"])}
     if discriminator:
-        state = kckpt.load_state(files)
+        state = kckpt.read_state(files)
         if "discriminator.paths" in state:
             patch, channels = disc_arch(meta)
             d = build_discriminator(patch, channels)
@@ -96,6 +96,4 @@ def write_checkpoint(path: str | Path, meta: dict[str, Any], groups: dict[str, d
     """
     g = generator_from_arrays(meta, groups["generator"], where)
     d = discriminator_from_arrays(meta, groups["discriminator"], where) if "discriminator" in groups else None
-    files = kckpt.checkpoint_files(path)
-    base = files.meta.with_name(files.meta.name[: -len(kckpt.META_SUFFIX)])
-    return kckpt.save_checkpoint(base, meta, g, d, optimizers=None)
+    return kckpt.save_checkpoint(path, meta, g, d, optimizers=None)

@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from srcore.arch import discriminator_side, discriminator_stages, upsample_factors
 from srcore.checkpoint import CheckpointError
+from srcore.vgg19 import conv_layers
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-UPSAMPLE_STEPS = {2: [2], 3: [3], 4: [2, 2]}  # pixel-shuffle factors of the generator's upsampling blocks
-DISC_STAGES = 8  # conv layers of the discriminator (the first one without BN)
-VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-             512, 512, 512, 512, "M"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def generator_entries(scale: int, blocks: int) -> list[Entry]:
                     Entry(f"{t}.act", f"{k}_prelu", "prelu"), Entry(f"{t}.conv2", f"{k}_conv2", "conv"),
                     Entry(f"{t}.bn2", f"{k}_bn2", "bn")]
     entries += [Entry("body_conv", "conv_mid", "conv"), Entry("body_bn", "bn_mid", "bn")]
-    for i, r in enumerate(UPSAMPLE_STEPS[scale]):
+    for i, r in enumerate(upsample_factors(scale)):
         entries += [Entry(f"upsample.{i}.conv", f"up{i}_conv", "conv_ps", (r,)),
                     Entry(f"upsample.{i}.act", f"up{i}_prelu", "prelu")]
     return entries + [Entry("tail_conv", "conv_out", "conv")]
@@ -64,24 +62,18 @@ def generator_entries(scale: int, blocks: int) -> list[Entry]:
 
 def discriminator_entries(patch_size: int, channels: int) -> list[Entry]:
     entries = []
-    for i in range(DISC_STAGES):
+    stages = discriminator_stages(channels)
+    for i in range(len(stages)):
         entries.append(Entry(f"features.{i}.conv", f"conv{i}", "conv"))
-        if i > 0:
+        if i > 0:  # the first conv has no BN
             entries.append(Entry(f"features.{i}.bn", f"bn{i}", "bn"))
-    return entries + [Entry("classifier.1", "fc1", "dense_chw", (8 * channels, patch_size // 16)),
+    return entries + [Entry("classifier.1", "fc1", "dense_chw", (stages[-1][0], discriminator_side(patch_size))),
                       Entry("classifier.3", "fc2", "dense")]
 
 
 def vgg19_entries() -> list[Entry]:
     """torchvision vgg19().features.N <-> keras.applications.VGG19's blockB_convK (conv layers only)."""
-    entries, index, block, conv = [], 0, 1, 1
-    for v in VGG19_CFG:
-        if v == "M":
-            index, block, conv = index + 1, block + 1, 1
-        else:
-            entries.append(Entry(f"features.{index}", f"block{block}_conv{conv}", "conv"))
-            index, conv = index + 2, conv + 1  # conv, then its ReLU
-    return entries
+    return [Entry(f"features.{index}", name, "conv") for index, name, _, _ in conv_layers()]
 
 
 def _ps_to_tf(w: np.ndarray, r: int) -> np.ndarray:

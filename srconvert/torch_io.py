@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from srconvert.layout import check_keys, disc_arch, discriminator_entries, generator_entries
-from torch_srgan.checkpoint import load_state, save_checkpoint
+from torch_srgan.checkpoint import load_module_state, save_checkpoint
 from torch_srgan.models import Discriminator, Generator, build_discriminator, build_generator
 
 
@@ -34,7 +34,7 @@ def arrays_to_state(arrays: dict[str, np.ndarray], model: torch.nn.Module) -> di
 def generator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Generator:
     g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
     check_keys(arrays, generator_entries(meta["scale"], meta["arch"]["blocks"]), "generator", where)
-    load_state(g, arrays_to_state(arrays, g), where, "generator")
+    load_module_state(g, arrays_to_state(arrays, g), where, "generator")
     return g
 
 
@@ -42,14 +42,13 @@ def discriminator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray
     patch, channels = disc_arch(meta)
     d = build_discriminator(patch, channels)
     check_keys(arrays, discriminator_entries(patch, channels), "discriminator", where)
-    load_state(d, arrays_to_state(arrays, d), where, "discriminator")
+    load_module_state(d, arrays_to_state(arrays, d), where, "discriminator")
     return d
 
 
 def write_checkpoint(path: str | Path, meta: dict[str, Any], groups: dict[str, dict[str, np.ndarray]],
                      where: str) -> Path:
     """A `.pth` checkpoint with the generator (and discriminator) state dicts; no optimizer state."""
-    state: dict[str, Any] = {"generator": generator_from_arrays(meta, groups["generator"], where).state_dict()}
-    if "discriminator" in groups:
-        state["discriminator"] = discriminator_from_arrays(meta, groups["discriminator"], where).state_dict()
-    return save_checkpoint(path, meta, state)
+    g = generator_from_arrays(meta, groups["generator"], where)
+    d = discriminator_from_arrays(meta, groups["discriminator"], where) if "discriminator" in groups else None
+    return save_checkpoint(path, meta, g, d)

@@ -1,4 +1,4 @@
-"""Checkpoint metadata shared by every backend and file format.
+"""Checkpoints as framework-free facts: file formats, metadata, and the run state they record.
 
 A checkpoint's metadata is a plain JSON-able dict; the backends store it next to their tensors
 (inside the .pth, beside the .weights.h5). Validation here turns every malformed or mismatched
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +20,71 @@ FORMAT = "srgan-repro-checkpoint"
 FORMAT_VERSION = 1
 GENERATOR_MODELS = ("srresnet", "srgan")
 
+# File formats, told apart by name: the one table of checkpoint file suffixes.
+TORCH_SUFFIXES = (".pth", ".pt")
+KERAS_SUFFIXES = (".weights.h5", ".state.npz", ".json")  # the three files of one Keras checkpoint
+NEUTRAL_SUFFIX = ".npz"
+FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral .npz file"}
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # first bytes of an HDF5 file (Keras weights)
+ZIP_MAGIC = b"PK\x03\x04"  # first bytes of a zip archive (torch.save since PyTorch 1.6, .npz)
+
 
 class CheckpointError(UserError):
     """A file that is not a usable checkpoint, or not the one that was asked for."""
 
 
-def make_meta(cfg: TrainConfig, iteration: int, best_psnr: float | None = None, **extra: Any) -> dict[str, Any]:
-    meta = {
+def checkpoint_format(path: str | Path) -> str | None:
+    """"torch", "keras" or "neutral" from a checkpoint file's name; None for any other name."""
+    name = Path(path).name.lower()
+    if name.endswith(TORCH_SUFFIXES):
+        return "torch"
+    if name.endswith(KERAS_SUFFIXES):
+        return "keras"
+    if name.endswith(NEUTRAL_SUFFIX):
+        return "neutral"
+    return None
+
+
+def file_magic(path: str | Path, size: int = 8) -> bytes:
+    """The first `size` bytes of a file (b"" if it cannot be read), to tell formats apart by content."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+@dataclass
+class RunState:
+    """What the training loop carries across steps and resumes: recorded in every checkpoint's metadata."""
+
+    iteration: int = 0
+    best_psnr: float | None = None
+    seconds: float = 0.0  # training time so far (validation included), carried across resumes
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> RunState:
+        best = meta.get("best_psnr")
+        return cls(int(meta.get("iteration") or 0), None if best is None else float(best),
+                   float(meta.get("train_seconds") or 0.0))
+
+
+def make_meta(cfg: TrainConfig, state: RunState) -> dict[str, Any]:
+    """The metadata of a checkpoint of phase `cfg` at `state`."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "backend": cfg.backend,
         "model": cfg.model,
         "scale": cfg.scale,
-        "arch": {"blocks": cfg.blocks, "channels": cfg.channels, "disc_channels": cfg.disc_channels,
-                 "patch_size": cfg.patch_size},
-        "iteration": int(iteration),
-        "best_psnr": None if best_psnr is None else float(best_psnr),
+        "arch": {"name": cfg.arch, "blocks": cfg.blocks, "channels": cfg.channels,
+                 "disc_channels": cfg.disc_channels, "patch_size": cfg.patch_size},
+        "iteration": int(state.iteration),
+        "best_psnr": None if state.best_psnr is None else float(state.best_psnr),
+        "train_seconds": round(float(state.seconds), 3),
         "config": cfg.to_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    meta.update(extra)
-    return meta
 
 
 def meta_to_json(meta: dict[str, Any]) -> str:
@@ -79,5 +124,23 @@ def trained_backend(meta: dict[str, Any]) -> str:
     return str(meta.get("trained_backend") or meta.get("backend"))
 
 
-def config_of(meta: dict[str, Any]) -> TrainConfig:
-    return TrainConfig.from_dict(meta.get("config", {}))
+
+def check_pretrained(meta: dict[str, Any], cfg: TrainConfig, path: str | Path) -> None:
+    """A checkpoint whose generator can initialise phase `cfg` (same generator size); CheckpointError if not."""
+    arch = meta["arch"]
+    if (arch["blocks"], arch["channels"]) != (cfg.blocks, cfg.channels):
+        raise CheckpointError(f"{path}: generator has {arch['blocks']} blocks x {arch['channels']} channels, "
+                              f"this run {cfg.blocks} x {cfg.channels}; pass matching --blocks/--channels")
+
+
+def check_resumable(meta: dict[str, Any], cfg: TrainConfig, path: str | Path) -> None:
+    """A checkpoint of phase `cfg` itself (same model and sizes), as resuming needs; CheckpointError if not."""
+    if meta["model"] != cfg.model:
+        raise CheckpointError(f"{path}: this is a {meta['model']} checkpoint; it cannot resume a {cfg.model} phase "
+                              f"(to start an SRGAN phase from it, pass it as --pretrained)")
+    check_pretrained(meta, cfg, path)
+    if cfg.adversarial:
+        for key in ("disc_channels", "patch_size"):
+            if key in meta["arch"] and meta["arch"][key] != getattr(cfg, key):
+                raise CheckpointError(f"{path}: checkpoint has {key}={meta['arch'][key]}, but this run uses "
+                                      f"{key}={getattr(cfg, key)}")

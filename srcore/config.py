@@ -8,25 +8,37 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srcore.arch import ARCHS, SCALES
 from srcore.errors import UserError
 
 BACKENDS = ("torch", "keras")
-MODELS = ("srresnet", "srgan")
+PHASES = ("supervised", "adversarial")  # content loss only (SRResNet-MSE) / with the discriminator (SRGAN)
+# The command line's --model names: (architecture, phase). "srgan" is the SRResNet generator trained
+# adversarially; a new architecture adds its own name here (and to srcore.arch.ARCHS).
+MODELS = {"srresnet": ("srresnet", "supervised"), "srgan": ("srresnet", "adversarial")}
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
-SCALES = (2, 3, 4)
 SCHEDULES = ("constant", "step", "cosine")
+
+
+def model_name(arch: str, phase: str) -> str:
+    """The --model name of an (architecture, phase) pair: its results-table and run-folder name."""
+    for name, pair in MODELS.items():
+        if pair == (arch, phase):
+            return name
+    return arch
 
 
 @dataclass
 class TrainConfig:
-    """One training phase (SRResNet-MSE or SRGAN)."""
+    """One training phase of one architecture (e.g. SRResNet-MSE, or SRGAN: srresnet + adversarial)."""
 
     backend: str = "torch"
-    model: str = "srresnet"  # phase: "srresnet" (MSE pre-training) or "srgan" (adversarial)
+    arch: str = "srresnet"  # generator architecture (srcore.arch.ARCHS)
+    phase: str = "supervised"  # "supervised" (content loss only) or "adversarial" (with the discriminator)
     preset: str = "quick"
     scale: int = 4
     blocks: int = 16
@@ -51,20 +63,32 @@ class TrainConfig:
     log_every: int = 10
     data: str = "data"
     out: str = "runs/run"
-    pretrained: str | None = None  # SRGAN phase: generator initialisation (checkpoint path)
+    pretrained: str | None = None  # adversarial phase: generator initialisation (checkpoint path)
     resume: str | None = None  # run folder or checkpoint to continue
     device: str | None = None  # torch: "cpu" / "cuda[:i]"; keras: "cpu" / "gpu"
     amp: bool = False
     xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model's name in tables, checkpoints and run folders: "srresnet", "srgan", ..."""
+        return model_name(self.arch, self.phase)
+
+    @property
+    def adversarial(self) -> bool:
+        return self.phase == "adversarial"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "model": self.model}  # "model": for readers of the JSON
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """From `to_dict`'s output, or from the configs of runs made before `arch`/`phase` existed."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        if "phase" not in values and d.get("model") in MODELS:  # written before the arch/phase split
+            values["arch"], values["phase"] = MODELS[d["model"]]
+        return cls(**values)
 
     @property
     def lr_patch_size(self) -> int:
@@ -82,13 +106,21 @@ class TrainConfig:
         except (OSError, ValueError, TypeError) as e:
             raise UserError(f"cannot read training config {path}: {e}") from None
 
+    def require_backend(self, backend: str) -> TrainConfig:
+        """UserError unless this is a config for `backend` (what a backend checks before it trains)."""
+        if self.backend != backend:
+            raise UserError(f"this is a config for backend {self.backend!r}, but the {backend} backend was asked "
+                            f"to train it")
+        return self
+
     def validate(self, backend: str | None = None) -> TrainConfig:
         """Raise UserError with a one-line message for any impossible setting (or another `backend`'s config)."""
+        if backend is not None:
+            self.require_backend(backend)
         checks = [
-            (backend is None or self.backend == backend,
-             f"this is a config for backend {self.backend!r}, but the {backend} backend was asked to train it"),
             (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"),
-            (self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"),
+            (self.arch in ARCHS, f"architecture must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.phase in PHASES, f"phase must be one of {', '.join(PHASES)}, got {self.phase!r}"),
             (self.scale in SCALES, f"--scale must be one of 2, 3, 4, got {self.scale}"),
             (self.content_loss in CONTENT_LOSSES,
              f"--content-loss must be one of {', '.join(CONTENT_LOSSES)}, got {self.content_loss!r}"),
@@ -101,7 +133,7 @@ class TrainConfig:
              f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
             (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
         ]
-        if self.model == "srgan":
+        if self.adversarial:
             checks.append((self.patch_size % 16 == 0,
                            f"--patch-size must be a multiple of 16 for the discriminator, got {self.patch_size}"))
         for ok, msg in checks:
@@ -142,10 +174,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def preset_config(preset: str, model: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig of `preset` for phase `model`, with `overrides` (None values ignored)."""
+    """The TrainConfig of `preset` for `model` (a MODELS name), with `overrides` (None values ignored)."""
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    values: dict[str, Any] = {"preset": preset, "model": model}
+    if model not in MODELS:
+        raise UserError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    arch, phase = MODELS[model]
+    values: dict[str, Any] = {"preset": preset, "arch": arch, "phase": phase}
     values.update(PRESETS[preset]["common"])
     values.update(PRESETS[preset][model])
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,8 +1,12 @@
 """The training loop of one phase, shared by both backends.
 
-A backend supplies a `Trainer` (models, optimizers, one `train_step`, checkpoints); this module
-does the rest the same way for both: start or resume, batches from the shared sampler (prefetched
-in a background thread), logging, validation PSNR, `last`/`best` checkpoints, the progress bar.
+A backend supplies a `Trainer` (models, optimizers, one `train_batch`, checkpoints); this module does
+the rest the same way for both, and owns the run state (iteration, best PSNR, training time):
+
+    start or resume  ->  steps (batches from the shared sampler, prefetched)  ->  validate / save
+
+Logged values go through `LogWriter`s: the JSONL log always, more (e.g. TensorBoard) when a backend
+passes them.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
+from srcore.checkpoint import RunState
 from srcore.config import TrainConfig, lr_at
 from srcore.data import PatchSampler, load_pairs
 from srcore.errors import UserError
@@ -31,19 +37,22 @@ CONFIG_FILE = "config.json"
 class Trainer(Protocol):
     """What a backend's `train.Trainer` provides to the loop."""
 
-    iteration: int
-    best_psnr: float | None
-    seconds: float
-
-    def train_step(self, lr: np.ndarray, hr: np.ndarray, step: int | None = None) -> dict[str, float]: ...
+    def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]: ...
     def upscaler(self) -> Upscaler: ...
-    def save(self, path: str | Path, iteration: int | None = None, best_psnr: float | None = None) -> Path: ...
-    def restore(self, path: str | Path) -> int: ...
+    def save(self, path: str | Path, state: RunState) -> Path: ...
+    def restore(self, path: str | Path) -> RunState: ...
     def load_pretrained(self, path: str | Path) -> dict[str, Any]: ...
 
 
-class RunLog:
-    """log.jsonl: one JSON object per line, appended and flushed as training goes."""
+class LogWriter(Protocol):
+    """Where logged values go: `write(step, {name: value})`, then `close()` at the end of the phase."""
+
+    def write(self, step: int, values: dict[str, float]) -> None: ...
+    def close(self) -> None: ...
+
+
+class JsonlLog:
+    """log.jsonl: one JSON object per line ({"step": N, **values}), appended and flushed as training goes."""
 
     def __init__(self, path: Path, keep_until: int) -> None:
         """Keep the rows of steps <= `keep_until` (the resumed checkpoint's iteration; 0 = a fresh log).
@@ -63,9 +72,12 @@ class RunLog:
                     kept.append(line + "\n")
         atomic_write_text(path, "".join(kept))
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, step: int, values: dict[str, float]) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps({"step": step, **values}) + "\n")
+
+    def close(self) -> None:
+        pass
 
 
 class Prefetcher:
@@ -116,78 +128,129 @@ class Prefetcher:
         self.close()
 
 
-def _fmt(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
+def _postfix(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
     shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
     if psnr is not None:
         shown["psnr"] = f"{psnr:.2f}"
     return shown
 
 
-def run_phase(cfg: TrainConfig, trainer: Trainer, resume: Path | None, last_path: Path, best_path: Path,
-              stop_at: int | None = None) -> Path:
-    """Start (from `cfg.pretrained` for SRGAN) or resume one phase and train it; returns the last checkpoint.
+# A backend's extra log writers for a phase folder, made once training is sure to start (e.g. TensorBoard).
+WriterFactory = Callable[[Path, int], Sequence[LogWriter]]
 
-    `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
-    """
-    out = Path(cfg.out)
-    if resume is not None:
-        start = trainer.restore(resume)
-        if start >= cfg.iterations:
-            print(f"{resume}: already trained for {start} of {cfg.iterations} iterations; nothing to do")
-            return resume
-        print(f"resuming {cfg.model} from {resume} at iteration {start}")
-    else:
-        start = 0
-        if cfg.model == "srgan":
-            if not cfg.pretrained:
+
+class PhaseLoop:
+    """One phase's training: owns the run state and the log; see `run_phase`."""
+
+    def __init__(self, cfg: TrainConfig, trainer: Trainer, last_path: Path, best_path: Path) -> None:
+        self.cfg, self.trainer = cfg, trainer
+        self.last_path, self.best_path = last_path, best_path
+        self.state = RunState()
+        self.writers: list[LogWriter] = []
+        self._clock = (time.perf_counter(), 0.0)  # (wall clock, state.seconds) when this process started training
+
+    def start(self, resume: Path | None) -> None:
+        """Continue from checkpoint `resume`, or start afresh (the adversarial phase from `cfg.pretrained`)."""
+        if resume is not None:
+            self.state = self.trainer.restore(resume)
+            print(f"resuming {self.cfg.model} from {resume} at iteration {self.state.iteration}")
+        elif self.cfg.adversarial:
+            if not self.cfg.pretrained:
                 raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint) to initialise "
                                 "the generator")
-            trainer.load_pretrained(cfg.pretrained)
-    end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
+            self.trainer.load_pretrained(self.cfg.pretrained)
 
-    train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
-    sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
-    val_hr, val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
+    def run(self, stop_at: int | None = None, extra_writers: WriterFactory | None = None) -> Path | None:
+        """Train from the current state to the end of the phase (or `stop_at`); the last checkpoint, or None
+        when there was nothing to do."""
+        cfg, start = self.cfg, self.state.iteration
+        end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
+        if start >= end:
+            return None
+        train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
+        sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
+        self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
+        out = Path(cfg.out)
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / CONFIG_FILE)
+        self.writers = [JsonlLog(out / LOG_FILE, keep_until=start)]
+        if extra_writers is not None:
+            self.writers += list(extra_writers(out, start))
+        try:
+            self._steps(sampler, start, end)
+        finally:
+            for w in self.writers:
+                w.close()
+        return self.last_path
 
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / CONFIG_FILE)
-    log = RunLog(out / LOG_FILE, keep_until=start)
-    if start >= end:
-        return resume if resume is not None else last_path
+    def _steps(self, sampler: PatchSampler, start: int, end: int) -> None:
+        cfg, trainer, state = self.cfg, self.trainer, self.state
+        sums: dict[str, float] = {}
+        count = 0
+        psnr = state.best_psnr
+        self._clock = (time.perf_counter(), state.seconds)
+        bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it",
+                   dynamic_ncols=True)
+        try:
+            with Prefetcher(sampler, start, end) as batches:
+                for step in range(start, end):
+                    losses = trainer.train_batch(*next(batches), step=step)
+                    done = state.iteration = step + 1
+                    self._tick()
+                    if not math.isfinite(losses["g_loss"]):
+                        raise UserError(f"training diverged at iteration {done} (generator loss "
+                                        f"{losses['g_loss']}); try a lower --lr, or resume from {self.last_path} "
+                                        f"with one")
+                    for k, v in losses.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    if done % cfg.log_every == 0:  # logged losses are means over the steps since the last row
+                        self._log(done, {**{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step)})
+                        sums, count = {}, 0
+                    final = done == cfg.iterations
+                    if done % cfg.val_every == 0 or final:
+                        psnr = self.validate()
+                    if done % cfg.save_every == 0 or final or done == end:
+                        trainer.save(self.last_path, state)
+                    bar.set_postfix(_postfix(losses, psnr), refresh=False)
+                    bar.update(1)
+        finally:
+            bar.close()
 
-    sums: dict[str, float] = {}
-    count = 0
-    psnr = trainer.best_psnr
-    t0, seconds0 = time.perf_counter(), trainer.seconds
-    bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it", dynamic_ncols=True)
-    try:
-        with Prefetcher(sampler, start, end) as batches:
-            for step in range(start, end):
-                losses = trainer.train_step(*next(batches), step=step)
-                done = step + 1
-                trainer.seconds = seconds0 + time.perf_counter() - t0
-                if not math.isfinite(losses["g_loss"]):
-                    raise UserError(f"training diverged at iteration {done} (generator loss {losses['g_loss']}); "
-                                    f"try a lower --lr, or resume from {last_path} with one")
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
-                if done % cfg.log_every == 0:  # logged losses are means over the steps since the last row
-                    log.write({"step": done, **{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step),
-                               "time": round(trainer.seconds, 3)})
-                    sums, count = {}, 0
-                final = done == cfg.iterations
-                if done % cfg.val_every == 0 or final:
-                    psnr = validate_psnr(trainer.upscaler(), val_hr, val_lr, cfg.scale)
-                    trainer.seconds = seconds0 + time.perf_counter() - t0
-                    log.write({"step": done, "val_psnr": psnr, "time": round(trainer.seconds, 3)})
-                    if trainer.best_psnr is None or psnr > trainer.best_psnr:
-                        trainer.best_psnr = psnr
-                        trainer.save(best_path, done)
-                if done % cfg.save_every == 0 or final or done == end:
-                    trainer.save(last_path, done)
-                bar.set_postfix(_fmt(losses, psnr), refresh=False)
-                bar.update(1)
-    finally:
-        bar.close()
-    return last_path
+    def validate(self) -> float:
+        """Validation PSNR of the current generator; saves `best` when it is the best so far."""
+        state = self.state
+        psnr = validate_psnr(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale)
+        self._tick()
+        self._log(state.iteration, {"val_psnr": psnr})
+        if state.best_psnr is None or psnr > state.best_psnr:
+            state.best_psnr = psnr
+            self.trainer.save(self.best_path, state)
+        return psnr
+
+    def _tick(self) -> None:
+        """Training time so far: this process's share plus what the resumed checkpoint recorded."""
+        t0, seconds0 = self._clock
+        self.state.seconds = seconds0 + time.perf_counter() - t0
+
+    def _log(self, step: int, values: dict[str, float]) -> None:
+        values = {**values, "time": round(self.state.seconds, 3)}
+        for w in self.writers:
+            w.write(step, values)
+
+
+def run_phase(cfg: TrainConfig, trainer: Trainer, resume: Path | None, last_path: Path, best_path: Path,
+              stop_at: int | None = None, extra_writers: WriterFactory | None = None) -> Path:
+    """Start (from `cfg.pretrained` for the adversarial phase) or resume one phase and train it.
+
+    Returns the last checkpoint (`resume` itself when the phase was already done). `stop_at`: stop after
+    this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
+    """
+    loop = PhaseLoop(cfg, trainer, last_path, best_path)
+    loop.start(resume)
+    last = loop.run(stop_at, extra_writers)
+    if last is not None:
+        return last
+    if resume is not None and loop.state.iteration >= cfg.iterations:
+        print(f"{resume}: already trained for {loop.state.iteration} of {cfg.iterations} iterations; nothing to do")
+    return resume if resume is not None else last_path

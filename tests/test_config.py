@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
+from srapp.training import plan_phases
 from srcore.config import PRESETS, TrainConfig, lr_at, preset_config
 from srcore.errors import UserError
-from srcore.recipe import plan_phases
 
 
 def test_presets_build_valid_configs():

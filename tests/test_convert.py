@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srconvert import neutral
-from srconvert.convert import convert_checkpoint, file_kind, read_checkpoint
-from srconvert.torchfile import TorchFileError, read_torch_file
+from srconvert.convert import convert_checkpoint, read_checkpoint
+from srcore import neutral
+from srcore.checkpoint import RunState
+from srcore.checkpoint import checkpoint_format as file_kind
+from srcore.torchfile import TorchFileError, read_torch_file
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -53,8 +55,8 @@ def torch_srgan_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     hr = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(2)]
     lr = [h[::4, ::4].copy() for h in hr]
-    trainer.train_step(*PatchSampler(hr, lr, 4, cfg.patch_size, cfg.batch_size).batch(0))
-    return trainer.save(out / "last.pth")
+    trainer.train_batch(*PatchSampler(hr, lr, 4, cfg.patch_size, cfg.batch_size).batch(0), step=0)
+    return trainer.save(out / "last.pth", RunState(iteration=1))
 
 
 def _torch_states(path: Path) -> dict:
@@ -99,7 +101,7 @@ def test_reading_and_neutral_writing_need_no_framework(torch_srgan_ckpt: Path, t
     out = tmp_path / "x.npz"
     code = ("import sys\n"
             "for m in ('torch', 'tensorflow', 'keras', 'torchvision'): sys.modules[m] = None\n"
-            "import srconvert, srconvert.convert, srconvert.neutral, srconvert.vgg, srcore.apply\n"
+            "import srconvert, srconvert.convert, srcore.neutral, srcore.vgg19, srapp.scoring\n"
             "from srconvert.convert import convert_checkpoint\n"
             f"print(convert_checkpoint({str(torch_srgan_ckpt)!r}, {str(out)!r})[0])\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -222,7 +224,7 @@ def test_vgg19_conversion(tmp_path: Path) -> None:
 def _run_test_py(*args: str) -> list[dict]:
     test_py = _load_script("test")
     parsed = test_py.get_args_parser().parse_args(list(args))
-    from srcore.apply import run_test
+    from srapp.scoring import run_test
 
     return run_test(parsed)
 
@@ -261,8 +263,7 @@ def test_keras_trained_checkpoint_to_torch(tiny_data: Path, tmp_path: Path) -> N
     cfg = preset_config("smoke", "srgan", backend="keras", content_loss="mse", device="cpu", xla=False,
                         data=str(tiny_data), out=str(tmp_path))
     kt = KerasTrainer(cfg)
-    kt.iteration = 3
-    base = kt.save(tmp_path / "last")
+    base = kt.save(tmp_path / "last", RunState(iteration=3))
     pth = tmp_path / "from_keras.pth"
     convert_checkpoint(base, pth)
     sd = _torch_states(pth)

@@ -21,7 +21,7 @@ from keras_srgan.checkpoint import checkpoint_files, load_checkpoint  # noqa: E4
 from keras_srgan.inference import load_upscaler, make_upscaler  # noqa: E402
 from keras_srgan.models import build_generator  # noqa: E402
 from keras_srgan.train import Trainer  # noqa: E402
-from srcore.checkpoint import CheckpointError  # noqa: E402
+from srcore.checkpoint import CheckpointError, RunState  # noqa: E402
 from srcore.config import preset_config  # noqa: E402
 
 
@@ -31,8 +31,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, Path]:
     trainer = Trainer(cfg)
     rng = np.random.default_rng(0)
     lr = rng.random((2, 8, 8, 3), dtype=np.float32)
-    trainer.train_step(lr, rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32))
-    path = trainer.save(tmp_path_factory.mktemp("ckpt") / "last", iteration=1, best_psnr=20.5)
+    trainer.train_batch(lr, rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32), step=0)
+    path = trainer.save(tmp_path_factory.mktemp("ckpt") / "last", RunState(iteration=1, best_psnr=20.5))
     return trainer, path
 
 

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from keras_srgan import train as ktrain  # noqa: E402
 from keras_srgan.checkpoint import load_checkpoint  # noqa: E402
 from keras_srgan.models import build_generator  # noqa: E402
-from srcore.checkpoint import CheckpointError  # noqa: E402
+from srcore.checkpoint import CheckpointError, RunState  # noqa: E402
 from srcore.config import TrainConfig, preset_config  # noqa: E402
 from srcore.data import PatchSampler, load_pairs  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
@@ -71,19 +71,19 @@ def test_resume_continues_exactly(srresnet_run: tuple[TrainConfig, Path], tmp_pa
     cfg, last = srresnet_run
     out = tmp_path / "resumed"
     calls = {"n": 0}
-    real_step = ktrain.Trainer.train_step
+    real_step = ktrain.Trainer.train_batch
 
-    def interrupted(self, lr, hr, step=None):
+    def interrupted(self, lr, hr, step):
         if calls["n"] == 3:  # after step 3 is logged, past the checkpoint of step 2
             raise KeyboardInterrupt
         calls["n"] += 1
         return real_step(self, lr, hr, step)
 
-    monkeypatch.setattr(ktrain.Trainer, "train_step", interrupted)
+    monkeypatch.setattr(ktrain.Trainer, "train_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ktrain.train(smoke("srresnet", Path(cfg.data), out, xla=True))
     assert load_checkpoint(out)[0]["iteration"] == 2  # saved every 2 steps
-    monkeypatch.setattr(ktrain.Trainer, "train_step", real_step)
+    monkeypatch.setattr(ktrain.Trainer, "train_batch", real_step)
     resumed = ktrain.train(smoke("srresnet", Path(cfg.data), out, xla=True, resume=str(out)))
     for a, b in zip(generator_weights(last, cfg), generator_weights(resumed, cfg)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
@@ -140,20 +140,20 @@ def test_trainer_resume_srgan_and_lr_variable(tiny_data: Path, tmp_path: Path) -
 
     a = ktrain.Trainer(cfg)
     for i in range(2):
-        losses = a.train_step(*sampler.batch(i))
+        losses = a.train_batch(*sampler.batch(i), step=i)
     assert set(losses) == {"g_loss", "content", "adv", "d_loss", "d_real", "d_fake"}
-    a.save(tmp_path / "mid", iteration=2)
+    a.save(tmp_path / "mid", RunState(iteration=2))
     before = trainable(a)
     for i in range(2, 4):
-        a.train_step(*sampler.batch(i))
-    assert a.iteration == 4
+        a.train_batch(*sampler.batch(i), step=i)
+    assert int(a.g_optimizer.iterations) == 4
     for x, y in zip(before, trainable(a)):
         np.testing.assert_array_equal(x, y)  # lr 0 from step 2 on
 
     b = ktrain.Trainer(cfg)
-    assert b.restore(tmp_path / "mid.weights.h5") == 2
+    assert b.restore(tmp_path / "mid.weights.h5").iteration == 2
     for i in range(2, 4):
-        b.train_step(*sampler.batch(i))
+        b.train_batch(*sampler.batch(i), step=i)
     for x, y in zip(state(a), state(b)):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
 

@@ -20,6 +20,7 @@ import keras_srgan  # noqa: E402, F401  (sets KERAS_BACKEND before keras is impo
 from srconvert import keras_io, torch_io  # noqa: E402
 from srconvert.layout import generator_entries, to_keras  # noqa: E402
 from srcore.data import PatchSampler  # noqa: E402
+from srcore.vgg19 import vgg19_cache_path  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
 torch.set_num_threads(1)
@@ -47,7 +48,7 @@ def randomise(module: torch.nn.Module, seed: int, conv_gain: float = 1.0) -> Non
 
 
 def torch_run(model: torch.nn.Module, x: np.ndarray, training: bool) -> np.ndarray:
-    from torch_srgan.train import to_numpy, to_tensor
+    from torch_srgan.device import to_numpy, to_tensor
 
     model.train(training)
     with torch.no_grad():
@@ -139,7 +140,7 @@ def torch_run_logits(model: torch.nn.Module, x: np.ndarray, training: bool) -> n
 def vgg_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same RANDOM VGG19 weights for both backends (no ImageNet weights offline), through the .npz
     that `convert_weights.py --vgg19` writes: the path users take with torchvision's file."""
-    from srconvert import neutral
+    from srcore import neutral
     from torch_srgan.losses import vgg19_features
 
     torch.manual_seed(0)
@@ -158,7 +159,7 @@ def test_vgg_features_and_losses_agree(layer: str, vgg_npz: Path) -> None:
     1e-3 relative (max abs difference / max abs feature; measured ~1e-6); the VGG content losses too."""
     from keras_srgan import losses as klosses
     from torch_srgan import losses as tlosses
-    from torch_srgan.train import to_numpy, to_tensor
+    from torch_srgan.device import to_numpy, to_tensor
 
     cpu = torch.device("cpu")
     sr = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
@@ -187,12 +188,12 @@ def test_default_vgg_is_the_same_in_both_backends(monkeypatch: pytest.MonkeyPatc
     relu2_2 features agree to 1e-3 relative (measured ~1e-7)."""
     from keras_srgan import losses as klosses
     from torch_srgan import losses as tlosses
-    from torch_srgan.train import to_numpy, to_tensor
+    from torch_srgan.device import to_numpy, to_tensor
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     torch.manual_seed(1)
     state = {f"features.{k}": v for k, v in tlosses.vgg19_features(36).state_dict().items()}
-    target = tlosses.vgg19_cache_file()
+    target = vgg19_cache_path()
     target.parent.mkdir(parents=True)
     torch.save(state, target, _use_new_zipfile_serialization=False)
     y = np.random.default_rng(4).uniform(-1, 1, (1, 24, 24, 3)).astype(np.float32)
@@ -231,7 +232,7 @@ def test_converted_checkpoint_scores_the_same_on_set5(set5_data: Path, tmp_path:
     """
     from keras_srgan.inference import load_upscaler as keras_load
     from srconvert.convert import convert_checkpoint
-    from srcore.checkpoint import make_meta
+    from srcore.checkpoint import RunState, make_meta
     from srcore.config import preset_config
     from srcore.evaluate import evaluate_benchmarks, make_sr_function
     from torch_srgan.checkpoint import save_checkpoint
@@ -242,7 +243,7 @@ def test_converted_checkpoint_scores_the_same_on_set5(set5_data: Path, tmp_path:
     torch.manual_seed(0)
     g = build_generator(4, cfg.blocks, cfg.channels)
     randomise(g, 0)
-    pth = save_checkpoint(tmp_path / "g.pth", make_meta(cfg, 0), {"generator": g.state_dict()})
+    pth = save_checkpoint(tmp_path / "g.pth", make_meta(cfg, RunState()), g)
     keras_ckpt = tmp_path / "g.weights.h5"
     convert_checkpoint(pth, keras_ckpt)
     scores = {}
@@ -260,7 +261,7 @@ def test_shared_sampler_feeds_both_backends_identical_batches() -> None:
     prefetching thread (srcore.loop) hands it over; both carry the very same numbers.
     """
     from srcore.loop import Prefetcher
-    from torch_srgan.train import to_numpy, to_tensor
+    from torch_srgan.device import to_numpy, to_tensor
 
     rng = np.random.default_rng(0)
     hr = [rng.integers(0, 256, (48, 40, 3), dtype=np.uint8) for _ in range(3)]
@@ -313,7 +314,7 @@ def test_srresnet_mse_training_step_agrees() -> None:
     keras_io.set_weights(kt.generator, generator_entries(cfg.scale, cfg.blocks), init, "generator", "test")
 
     lr_b, hr_b = sampler.batch(0)
-    lt, lk = tt.train_step(lr_b, hr_b, 0), kt.train_step(lr_b, hr_b, 0)
+    lt, lk = tt.train_batch(lr_b, hr_b, 0), kt.train_batch(lr_b, hr_b, 0)
     assert abs(lk["g_loss"] - lt["g_loss"]) <= 1e-5 * lt["g_loss"]
     wt = torch_io.state_to_arrays(tt.generator.state_dict())
     wk = keras_io.generator_to_arrays(kt.generator, cfg.scale, cfg.blocks)
@@ -333,5 +334,5 @@ def test_srresnet_mse_training_step_agrees() -> None:
 
     # The second step's loss: the updated weights (and Adam's moments) compute the same function.
     lr_b, hr_b = sampler.batch(1)
-    lt, lk = tt.train_step(lr_b, hr_b, 1), kt.train_step(lr_b, hr_b, 1)
+    lt, lk = tt.train_batch(lr_b, hr_b, 1), kt.train_batch(lr_b, hr_b, 1)
     assert abs(lk["g_loss"] - lt["g_loss"]) <= 1e-5 * lt["g_loss"]

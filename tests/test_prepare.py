@@ -22,6 +22,7 @@ from srcore.color import modcrop
 from srcore.errors import UserError
 from srcore.imageio import load_image
 from srcore.imresize import imresize
+from srcore.prepare import build as prep_build
 from srcore.prepare import extract_tarball, find_split_root, is_prepared, prepare, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,7 +192,7 @@ def test_scales_2_3_4(bsds: Path, tmp_path: Path) -> None:
 def test_manifest_written_last_and_rerun_is_noop(bsds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "data"
-    real_write = prep.write_output
+    real_write = prep_build.write_output
     seen = []
 
     def spy(path: Path, data: bytes) -> None:
@@ -200,7 +201,7 @@ def test_manifest_written_last_and_rerun_is_noop(bsds: Path, tmp_path: Path, mon
         seen.append(m is not None and m.get("complete"))
         real_write(path, data)
 
-    monkeypatch.setattr(prep, "write_output", spy)
+    monkeypatch.setattr(prep_build, "write_output", spy)
     first = run(bsds, out)
     monkeypatch.undo()
     assert seen and not any(seen)
@@ -251,17 +252,17 @@ def test_interrupted_run_is_not_taken_as_complete(bsds: Path, mini_bench: Path, 
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "data"
     run(bsds, out)
-    real_process = prep._process
+    real_process = prep_build._process
     calls = []
 
-    def crash_after_five(*args: object, **kw: object) -> prep._Result:
+    def crash_after_five(*args: object, **kw: object) -> prep_build._Result:
         calls.append(1)
         if len(calls) > 5:
             raise RuntimeError("simulated crash")
         return real_process(*args, **kw)  # type: ignore[arg-type]
 
     # A rebuild that adds a benchmark set dies half-way: outputs exist, the manifest says "complete": false.
-    monkeypatch.setattr(prep, "_process", crash_after_five)
+    monkeypatch.setattr(prep_build, "_process", crash_after_five)
     with pytest.raises(RuntimeError):
         run(bsds, out, benchmarks=[mini_bench])
     monkeypatch.undo()

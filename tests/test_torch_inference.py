@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srcore.checkpoint import CheckpointError, make_meta, meta_to_json  # noqa: E402
+from srcore.checkpoint import CheckpointError, RunState, make_meta, meta_to_json  # noqa: E402
 from srcore.config import preset_config  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
-from torch_srgan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from torch_srgan.checkpoint import load_checkpoint, load_training_state, save_checkpoint  # noqa: E402
 from torch_srgan.inference import load_generator, load_upscaler, make_upscaler  # noqa: E402
-from torch_srgan.models import build_generator  # noqa: E402
+from torch_srgan.models import build_discriminator, build_generator  # noqa: E402
 from torch_srgan.train import Trainer  # noqa: E402
 
 torch.set_num_threads(1)
@@ -32,7 +32,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for model in ("srresnet", "srgan"):
         cfg = preset_config("smoke", model, backend="torch", device="cpu", vgg_weights="random", out=str(root))
-        paths[model] = Trainer(cfg).save(root / f"{model}.pth", iteration=3, best_psnr=21.5)
+        paths[model] = Trainer(cfg).save(root / f"{model}.pth", RunState(iteration=3, best_psnr=21.5))
     return paths
 
 
@@ -53,8 +53,9 @@ def test_round_trip_with_weights_only(checkpoints: dict[str, Path]) -> None:
 def test_restore_round_trip(checkpoints: dict[str, Path]) -> None:
     cfg = preset_config("smoke", "srgan", backend="torch", device="cpu", vgg_weights="random", seed=5)
     trainer = Trainer(cfg)
-    assert trainer.restore(checkpoints["srgan"]) == 3
-    assert trainer.iteration == 3 and trainer.best_psnr == 21.5
+    state = trainer.restore(checkpoints["srgan"])
+    assert state.iteration == 3
+    assert state.iteration == 3 and state.best_psnr == 21.5
     _, data = load_checkpoint(checkpoints["srgan"])
     for k, v in trainer.discriminator.state_dict().items():  # type: ignore[union-attr]
         assert torch.equal(v, data["discriminator"][k])
@@ -123,16 +124,19 @@ def test_damaged_and_wrong_files(checkpoints: dict[str, Path], tmp_path: Path) -
 def test_missing_keys_and_mismatches(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     cfg = preset_config("smoke", "srresnet", backend="torch")
     no_gen = tmp_path / "no_gen.pth"
-    save_checkpoint(no_gen, make_meta(cfg, 1), {"optim_g": {}})
+    torch.save({"meta": meta_to_json(make_meta(cfg, RunState(1))), "optim_g": {}}, no_gen)
     _expect_error(no_gen, "no 'generator'")
-    _expect_error(checkpoints["srresnet"], "no 'discriminator'", require=("generator", "discriminator"))
+    _, loaded = load_checkpoint(checkpoints["srresnet"])
+    with pytest.raises(CheckpointError, match="no 'discriminator'") as info:
+        load_training_state(loaded, build_discriminator(32, 8), {})
+    assert "\n" not in str(info.value) and str(checkpoints["srresnet"]) in str(info.value)
     _expect_error(checkpoints["srresnet"], "--scale 2", scale=2)
     keras_meta = tmp_path / "keras_meta.pth"
-    save_checkpoint(keras_meta, make_meta(preset_config("smoke", "srresnet", backend="keras"), 1),
-                    {"generator": {}})
+    torch.save({"meta": meta_to_json(make_meta(preset_config("smoke", "srresnet", backend="keras"), RunState(1))),
+                "generator": {}}, keras_meta)
     _expect_error(keras_meta, "keras checkpoint")
     wrong_shapes = tmp_path / "wrong_shapes.pth"
-    torch.save({"meta": meta_to_json(make_meta(cfg, 1)), "generator": build_generator(4, 1, 4).state_dict()},
+    torch.save({"meta": meta_to_json(make_meta(cfg, RunState(1))), "generator": build_generator(4, 1, 4).state_dict()},
                wrong_shapes)
     with pytest.raises(CheckpointError, match="do not fit") as info:
         load_upscaler(wrong_shapes, device="cpu")
@@ -142,7 +146,8 @@ def test_missing_keys_and_mismatches(checkpoints: dict[str, Path], tmp_path: Pat
 def test_save_is_atomic(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     cfg = preset_config("smoke", "srresnet", backend="torch")
     path = tmp_path / "a.pth"
-    save_checkpoint(path, make_meta(cfg, 1), {"generator": {}})
-    save_checkpoint(path, make_meta(cfg, 2), {"generator": {}})
+    generator = build_generator(4, 1, 4)
+    save_checkpoint(path, make_meta(cfg, RunState(1)), generator)
+    save_checkpoint(path, make_meta(cfg, RunState(2)), generator)
     assert load_checkpoint(path)[0]["iteration"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pth"]  # no temporary files left behind

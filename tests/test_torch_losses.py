@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from srcore.errors import UserError  # noqa: E402
+from srcore.vgg19 import vgg19_cache_path  # noqa: E402
 from torch_srgan import losses  # noqa: E402
 from torch_srgan.losses import (  # noqa: E402
     ContentLoss,
@@ -19,7 +20,6 @@ from torch_srgan.losses import (  # noqa: E402
     check_vgg_available,
     discriminator_loss,
     generator_adversarial_loss,
-    vgg19_cache_file,
     vgg19_features,
 )
 
@@ -121,7 +121,7 @@ def test_offline_imagenet_weights_raise_user_error_naming_both_ways(offline: lis
         check_vgg_available(None)
     msg = str(info.value)
     assert "\n" not in msg
-    assert "--vgg-weights" in msg and losses.VGG19_URL in msg and str(vgg19_cache_file()) in msg
+    assert "--vgg-weights" in msg and losses.VGG19_URL in msg and str(vgg19_cache_path()) in msg
     assert offline == [losses.VGG19_URL]
     # building the loss network never falls back to random weights
     with pytest.raises(UserError, match="--vgg-weights"):
@@ -131,7 +131,7 @@ def test_offline_imagenet_weights_raise_user_error_naming_both_ways(offline: lis
 
 
 def test_cached_imagenet_weights_need_no_download(offline: list[str]) -> None:
-    cache = vgg19_cache_file()
+    cache = vgg19_cache_path()
     cache.parent.mkdir(parents=True)
     torch.save({f"features.{k}": v for k, v in vgg19_features(36).state_dict().items()}, cache)
     check_vgg_available(None)

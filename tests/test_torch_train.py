@@ -17,7 +17,8 @@ from srcore.config import TrainConfig, lr_at, preset_config  # noqa: E402
 from srcore.data import PatchSampler, load_pairs  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
 from torch_srgan.checkpoint import load_checkpoint  # noqa: E402
-from torch_srgan.train import Trainer, to_numpy, to_tensor, train  # noqa: E402
+from torch_srgan.device import to_numpy, to_tensor  # noqa: E402
+from torch_srgan.train import Trainer, train  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -87,7 +88,8 @@ def test_srgan_smoke_run(pretrained: Path, tiny_data: Path, tmp_path: Path) -> N
     out = tmp_path / "srgan"
     last = train(smoke_cfg("srgan", tiny_data, out, pretrained=str(pretrained / "last.pth")))
     assert last == out / "last.pth"
-    meta, data = load_checkpoint(last, require=("generator", "discriminator", "optim_g", "optim_d"))
+    meta, data = load_checkpoint(last, need_state=True)
+    assert {"generator", "discriminator", "optim_g", "optim_d"} <= set(data)
     assert meta["model"] == "srgan" and meta["iteration"] == 4
     rows = [r for r in read_log(out) if "g_loss" in r]
     assert len(rows) == 4 and all({"content", "adv", "d_loss", "d_real", "d_fake"} <= r.keys() for r in rows)
@@ -191,9 +193,9 @@ def test_train_step_sets_lr_and_upscaler_keeps_mode(tiny_data: Path, tmp_path: P
     trainer = Trainer(cfg)
     hr, lr = load_pairs(cfg.data, "train", cfg.scale)
     batch = PatchSampler(hr, lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed).batch(0)
-    losses = trainer.train_step(*batch, step=7)
-    assert trainer.iteration == 8
-    assert trainer.optim_g.param_groups[0]["lr"] == lr_at(cfg, 7) == 1e-5
+    losses = trainer.train_batch(*batch, step=7)
+    assert all(s["step"] == 1 for s in trainer.optimizers["optim_g"].state.values())
+    assert trainer.optimizers["optim_g"].param_groups[0]["lr"] == lr_at(cfg, 7) == 1e-5
     assert all(np.isfinite(v) for v in losses.values())
     sr = trainer.upscaler()(batch[0])
     assert sr.shape == (2, 32, 32, 3) and sr.dtype == np.float32 and 0 <= sr.min() and sr.max() <= 1

@@ -1,4 +1,4 @@
-"""Running a generator: the evaluation upscaler contract of srcore.evaluate, from a model or a checkpoint."""
+"""Running a PyTorch generator: the evaluation upscaler of srcore.evaluate, from a model or a checkpoint."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from srcore.evaluate import Upscaler
-from torch_srgan.checkpoint import load_checkpoint, load_state
+from torch_srgan.checkpoint import load_checkpoint, load_generator_weights
+from torch_srgan.device import place, resolve_device, to_numpy, to_tensor
 from torch_srgan.models import Generator, build_generator
-from torch_srgan.train import place, resolve_device, to_numpy, to_tensor
 
 
 def make_upscaler(generator: torch.nn.Module, device: str | torch.device | None = None) -> Upscaler:
@@ -38,9 +38,9 @@ def make_upscaler(generator: torch.nn.Module, device: str | torch.device | None 
 
 def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     """The generator of a checkpoint (built from its metadata's scale and arch) and the metadata, on CPU."""
-    meta, data = load_checkpoint(path, backend="torch")
+    meta, checkpoint = load_checkpoint(path)
     generator = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
-    load_state(generator, data["generator"], path, "generator")
+    load_generator_weights(generator, checkpoint)
     return generator, meta
 
 

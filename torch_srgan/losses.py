@@ -8,7 +8,6 @@ allocating the 120 M-parameter classifier that the loss never uses.
 from __future__ import annotations
 
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
-
-# torchvision's VGG19_Weights.IMAGENET1K_V1; the file name carries the first hex digits of its SHA-256.
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-             512, 512, 512, 512, "M"]
-# Number of leading modules of vgg19().features up to and including the ReLU:
-# index 8 is relu2_2 (after conv2_2 at 7), index 35 is relu5_4 (after conv5_4 at 34).
-VGG_LAYERS = {"22": 9, "54": 36}
-VGG_RESCALE = 12.75  # Ledig et al.: feature maps are divided by 12.75 before the MSE
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
-
-
-def vgg19_cache_file() -> Path:
-    """Where torch.hub keeps the downloaded ImageNet weights ($TORCH_HOME/hub/checkpoints/...)."""
-    name = Path(urllib.parse.urlparse(VGG19_URL).path).name
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
+from srcore.vgg19 import (
+    FEATURE_LAYERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VGG19_CFG,
+    VGG19_SHA256_PREFIX,
+    VGG19_URL,
+    VGG_SCALE,
+    load_vgg19_arrays,
+    vgg19_cache_path,
+)
 
 
 def _is_imagenet(weights: str | None) -> bool:
@@ -47,12 +40,17 @@ def _random_warning() -> None:
           f"meaningless.\nUse this for smoke tests only; results are not SRGAN.\n{bar}", file=sys.stderr)
 
 
+def _how_to_supply() -> str:
+    return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
+            "VGG19 state-dict file")
+
+
 def check_vgg_available(weights: str | None) -> None:
     """Make sure the VGG19 weights can be loaded, downloading the ImageNet ones if needed; UserError if not.
 
     `weights`: None (or "imagenet") = torchvision's ImageNet weights; a path to a state-dict file (.pth)
     or to the backend-neutral .npz of `convert_weights.py --vgg19`; "random" = random weights (smoke
-    tests only).
+    tests only). The training recipe calls this once per phase, before anything trains.
     """
     if weights == "random":
         return
@@ -64,21 +62,18 @@ def check_vgg_available(weights: str | None) -> None:
         if not Path(weights).is_file():  # type: ignore[arg-type]
             raise UserError(f"--vgg-weights {weights}: no such file")
         return
-    cache = vgg19_cache_file()
+    cache = vgg19_cache_path()
     if cache.is_file():
         return
     cache.parent.mkdir(parents=True, exist_ok=True)
     print(f"downloading the VGG19 ImageNet weights (548 MB) for the perceptual loss to {cache}", file=sys.stderr)
     try:
-        hash_prefix = cache.name.split("-")[-1].split(".")[0]
         # Attribute lookup at call time (not `from torch.hub import ...`) so tests can stub the download.
-        torch.hub.download_url_to_file(VGG19_URL, str(cache), hash_prefix=hash_prefix, progress=True)
+        torch.hub.download_url_to_file(VGG19_URL, str(cache), hash_prefix=VGG19_SHA256_PREFIX, progress=True)
     except Exception as e:  # noqa: BLE001 - any network/disk/hash failure means the same to the user
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(
-            f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading {VGG19_URL} to {cache} "
-            f"failed ({reason}); either allow that download (or copy the file there yourself), or pass "
-            f"--vgg-weights PATH to a local VGG19 state-dict file") from None
+        raise UserError(f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading {VGG19_URL} "
+                        f"to {cache} failed ({reason}); " + _how_to_supply()) from None
 
 
 def vgg19_features(num_layers: int = 36) -> nn.Sequential:
@@ -95,10 +90,11 @@ def vgg19_features(num_layers: int = 36) -> nn.Sequential:
 
 
 def _load_state_dict(weights: str | None) -> dict[str, Any]:
-    path = vgg19_cache_file() if _is_imagenet(weights) else Path(weights)  # type: ignore[arg-type]
+    path = vgg19_cache_path() if _is_imagenet(weights) else Path(weights)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise UserError(f"the VGG19 weights for the perceptual loss are not at {path}; run check_vgg_available "
+                        f"first (trains.py does), which downloads {VGG19_URL}, or {_how_to_supply()}")
     if path.name.lower().endswith(".npz"):  # the backend-neutral VGG19 file of convert_weights.py --vgg19
-        from srconvert.vgg import load_vgg19_arrays
-
         return {k: torch.from_numpy(v) for k, v in load_vgg19_arrays(path).items()}
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
@@ -120,16 +116,18 @@ def _features_state(sd: dict[str, Any], num_layers: int, path: str) -> dict[str,
 
 
 def build_vgg(layer: str, weights: str | None = None) -> nn.Sequential:
-    """Frozen VGG19 features through relu2_2 (layer "22") or relu5_4 ("54"), in eval mode."""
-    if layer not in VGG_LAYERS:
-        raise ValueError(f"VGG layer must be one of {sorted(VGG_LAYERS)}, got {layer!r}")
-    n = VGG_LAYERS[layer]
+    """Frozen VGG19 features through relu2_2 (layer "22") or relu5_4 ("54"), in eval mode.
+
+    `weights` as for check_vgg_available, which must have made them available (nothing is downloaded here).
+    """
+    if layer not in FEATURE_LAYERS:
+        raise ValueError(f"VGG layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
+    n = FEATURE_LAYERS[layer][0]
     net = vgg19_features(n)
     if weights == "random":
         _random_warning()
     else:
-        check_vgg_available(weights)
-        name = str(vgg19_cache_file() if _is_imagenet(weights) else weights)
+        name = str(vgg19_cache_path() if _is_imagenet(weights) else weights)
         state = _features_state(_load_state_dict(weights), n, name)
         try:
             net.load_state_dict(state, strict=True)
@@ -166,7 +164,7 @@ class ContentLoss(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         assert self.vgg is not None
         x = ((x + 1.0) * 0.5 - self.mean) / self.std
-        return self.vgg(x) / VGG_RESCALE
+        return self.vgg(x) / VGG_SCALE
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         if self.vgg is None:

@@ -1,12 +1,19 @@
-"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017), as specified in the shared contract."""
+"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017) in PyTorch, NCHW; shapes from srcore.arch."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-UPSAMPLE_STEPS = {2: [2], 3: [3], 4: [2, 2]}  # pixel-shuffle factors per upsampling block
-DISC_LAYERS = [(1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2)]  # (channel multiplier, stride) after conv 1
+from srcore.arch import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    LEAKY_SLOPE,
+    PRELU_INIT,
+    discriminator_side,
+    discriminator_stages,
+    upsample_factors,
+)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -14,7 +21,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
 
 
 def _prelu(channels: int) -> nn.PReLU:
-    return nn.PReLU(channels, init=0.25)
+    return nn.PReLU(channels, init=PRELU_INIT)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
 class ResidualBlock(nn.Module):
@@ -23,10 +34,10 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = _conv(channels, channels, 3)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.bn1 = _bn(channels)
         self.act = _prelu(channels)
         self.conv2 = _conv(channels, channels, 3)
-        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2 = _bn(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
@@ -50,15 +61,14 @@ class Generator(nn.Module):
 
     def __init__(self, scale: int = 4, blocks: int = 16, channels: int = 64) -> None:
         super().__init__()
-        if scale not in UPSAMPLE_STEPS:
-            raise ValueError(f"scale must be one of {sorted(UPSAMPLE_STEPS)}, got {scale}")
+        factors = upsample_factors(scale)
         self.scale, self.num_blocks, self.channels = scale, blocks, channels
         self.head_conv = _conv(3, channels, 9)
         self.head_act = _prelu(channels)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
         self.body_conv = _conv(channels, channels, 3)
-        self.body_bn = nn.BatchNorm2d(channels)
-        self.upsample = nn.Sequential(*[UpsampleBlock(channels, f) for f in UPSAMPLE_STEPS[scale]])
+        self.body_bn = _bn(channels)
+        self.upsample = nn.Sequential(*[UpsampleBlock(channels, f) for f in factors])
         self.tail_conv = _conv(channels, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +83,8 @@ class DiscBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, bn: bool) -> None:
         super().__init__()
         self.conv = _conv(cin, cout, 3, stride)
-        self.bn = nn.BatchNorm2d(cout) if bn else nn.Identity()
-        self.act = nn.LeakyReLU(0.2)
+        self.bn = _bn(cout) if bn else nn.Identity()
+        self.act = nn.LeakyReLU(LEAKY_SLOPE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
@@ -85,18 +95,15 @@ class Discriminator(nn.Module):
 
     def __init__(self, patch_size: int = 96, channels: int = 64) -> None:
         super().__init__()
-        if patch_size % 16 or patch_size < 16:
-            raise ValueError(f"discriminator patch size must be a positive multiple of 16, got {patch_size}")
+        side = discriminator_side(patch_size)
         self.patch_size, self.channels = patch_size, channels
-        layers = [DiscBlock(3, channels, 1, bn=False)]
-        cin = channels
-        for mult, stride in DISC_LAYERS:
-            layers.append(DiscBlock(cin, channels * mult, stride, bn=True))
-            cin = channels * mult
+        layers, cin = [], 3
+        for i, (filters, stride) in enumerate(discriminator_stages(channels)):
+            layers.append(DiscBlock(cin, filters, stride, bn=i > 0))  # the first conv has no BN (paper, Fig. 4)
+            cin = filters
         self.features = nn.Sequential(*layers)
-        side = patch_size // 16  # four stride-2 convs
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(cin * side * side, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1))
+            nn.Flatten(), nn.Linear(cin * side * side, 1024), nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(1024, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

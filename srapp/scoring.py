@@ -1,6 +1,6 @@
 """What test.py does: score a checkpoint (or bicubic) on the benchmarks, or super-resolve images.
 
-Framework-free: the backend that runs a checkpoint is imported by name when needed.
+The backend that runs a checkpoint is imported by name when needed (srapp.loading).
 """
 
 from __future__ import annotations
@@ -11,50 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from srapp.loading import load_sr_model
 from srcore.checkpoint import trained_backend
 from srcore.errors import UserError
 from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_function
-from srcore.recipe import backend_module
 from srcore.results import merge_rows, print_table
 
-CHECKPOINT_KINDS = {".pth": "torch", ".pt": "torch", ".weights.h5": "keras", ".json": "keras", ".state.npz": "keras",
-                    ".npz": "neutral"}
 DEFAULT_TILE = 128  # LR pixels per tile side for --input images: bounded memory for any image size
-
-
-def checkpoint_kind(path: str | Path) -> str:
-    """The backend whose file format `path` is in, from its name; one-line error otherwise."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"--weights {path}: no such file")
-    name = p.name.lower()
-    for suffix, kind in CHECKPOINT_KINDS.items():
-        if name.endswith(suffix):
-            return kind
-    raise UserError(f"--weights {path}: not a checkpoint file name; expected .pth (PyTorch), "
-                    ".weights.h5 (Keras) or .npz (backend-neutral)")
-
-
-def load_sr_model(weights: str, backend: str | None, device: str | None, scale: int | None):
-    """(upscaler, meta, run_backend) for a checkpoint, run in `backend` (default: the one that trained it).
-
-    A checkpoint in the other backend's format, or a backend-neutral .npz, is converted in memory
-    (srconvert; the file is not changed). meta["backend"] is the file's format; rows record
-    srcore.checkpoint.trained_backend(meta) as the backend that trained it.
-    """
-    kind = checkpoint_kind(weights)
-    if kind != "neutral" and kind == (backend or kind):  # the file is in the run backend's own format
-        upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device)
-        run_backend = kind
-    else:
-        from srconvert.convert import load_upscaler
-
-        if backend is not None:
-            backend_module(backend, "inference")  # a one-line error if its framework is missing
-        upscale, meta, run_backend = load_upscaler(weights, backend, device)
-    if scale is not None and meta["scale"] != scale:
-        raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
-    return upscale, meta, run_backend
 
 
 def _display_path(p: str | Path) -> str:

@@ -1,17 +1,16 @@
-"""The training recipe: which phases run, where, and how a run resumes.
+"""What trains.py does: which phases run, where, the checks before any training, and how a run resumes.
 
-Framework-free: the backend's `train(cfg)` is imported by name only when a phase runs, so this
-module (and `trains.py --help`) works without torch or tensorflow installed.
+The backend's `train(cfg)` is imported by name only when a phase runs, so this module (and
+`trains.py --help`) works without torch or tensorflow installed.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from srapp.backends import backend_module
 from srcore.config import TrainConfig, preset_config
 from srcore.data import split_dirs
 from srcore.errors import UserError
@@ -21,17 +20,6 @@ RECIPE_FILE = "recipe.json"
 # Options that set a TrainConfig field of the same name when given on the command line.
 OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
              "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp")
-
-
-def backend_module(backend: str, module: str) -> ModuleType:
-    """Import `<backend>_srgan.<module>`, with a one-line error if the framework is missing."""
-    try:
-        return importlib.import_module(f"{backend}_srgan.{module}")
-    except ImportError as e:
-        if e.name and e.name.split(".")[0] in ("torch", "tensorflow", "keras", "torchvision"):
-            raise UserError(f"backend {backend} needs the package '{e.name}', which is not installed; "
-                            f"run: pip install -r requirements.txt") from None
-        raise
 
 
 def plan_phases(args: Any) -> list[TrainConfig]:
@@ -56,7 +44,7 @@ def plan_phases(args: Any) -> list[TrainConfig]:
         cfg = preset_config(args.preset, model, **{**common, **own}, out=str(out / model))
         if model == "srgan" and args.pretrained:
             cfg.pretrained = args.pretrained
-        phases.append(cfg.validate())
+        phases.append(cfg)
     return phases
 
 
@@ -90,17 +78,14 @@ def run_training(args: Any) -> Path:
     else:
         phases = plan_phases(args)
     first = phases[0]
+    check_phases(phases)
     ensure_prepared(first.data, first.scale)
-    losses = backend_module(first.backend, "losses")
-    for cfg in phases:  # fail before hours of phase 1, not after
-        if cfg.model == "srgan" and cfg.content_loss != "mse":
-            losses.check_vgg_available(cfg.vgg_weights)
     if not args.resume:
         save_recipe(Path(first.out).parent, phases)
     train = backend_module(first.backend, "train").train
     ckpt: Path | None = None
     for cfg in phases:
-        if cfg.model == "srgan" and cfg.pretrained is None:
+        if cfg.adversarial and cfg.pretrained is None:
             cfg.pretrained = str(ckpt)
         print(f"== phase {cfg.model}: {cfg.iterations} iterations, lr {cfg.lr:g} ({cfg.lr_schedule}), "
               f"content loss {cfg.content_loss}, run folder {cfg.out}")
@@ -108,6 +93,15 @@ def run_training(args: Any) -> Path:
         print(f"== phase {cfg.model} done: {ckpt}")
     assert ckpt is not None
     return ckpt
+
+
+def check_phases(phases: list[TrainConfig]) -> None:
+    """Validate every phase and make its VGG19 weights available, once each, before hours of phase 1."""
+    losses = backend_module(phases[0].backend, "losses")
+    for cfg in phases:
+        cfg.validate(backend=phases[0].backend)
+        if cfg.content_loss != "mse":
+            losses.check_vgg_available(cfg.vgg_weights)
 
 
 def ensure_prepared(data: str, scale: int) -> None:

@@ -34,7 +34,6 @@ from srcore.checkpoint import CheckpointError, check_meta
 from srcore.fileio import atomic_path
 
 META_KEY = "meta_json"
-NEUTRAL_BACKEND = "neutral"
 VGG19_FORMAT = "srgan-repro-vgg19"
 CHECKPOINT_GROUPS = ("generator", "discriminator")
 

@@ -1,0 +1,50 @@
+"""Any checkpoint into any backend: a checkpoint's generator as an upscaler, run where the user asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from srapp.backends import backend_module
+from srcore.checkpoint import checkpoint_format, trained_backend
+from srcore.config import BACKENDS
+from srcore.errors import UserError
+from srcore.evaluate import Upscaler
+
+
+def load_sr_model(weights: str, backend: str | None, device: str | None,
+                  scale: int | None) -> tuple[Upscaler, dict[str, Any], str]:
+    """(upscaler, meta, run_backend) for a checkpoint, run in `backend` (default: the one that trained it).
+
+    A checkpoint in the other backend's format, or a backend-neutral .npz, is converted in memory
+    (srconvert; the file is not changed). meta["backend"] is the file's format; rows record
+    srcore.checkpoint.trained_backend(meta) as the backend that trained it.
+    """
+    kind = _checkpoint_kind(weights)
+    if kind != "neutral" and kind == (backend or kind):  # the file is in the run backend's own format
+        upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device)
+        run_backend = kind
+    else:
+        from srconvert.convert import build_generator, read_checkpoint
+
+        _, meta, groups = read_checkpoint(weights, discriminator=False)
+        if backend is None:  # the backend that trained it (torch if that is unknown)
+            trained = trained_backend(meta)
+            backend = trained if trained in BACKENDS else "torch"
+        inference = backend_module(backend, "inference")  # a one-line error if its framework is missing
+        generator = build_generator(backend, meta, groups["generator"], str(weights))
+        upscale, run_backend = inference.make_upscaler(generator, device), backend
+    if scale is not None and meta["scale"] != scale:
+        raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
+    return upscale, meta, run_backend
+
+
+def _checkpoint_kind(path: str | Path) -> str:
+    """The backend whose file format `path` is in ("neutral" for the .npz), from its name; one-line error otherwise."""
+    if not Path(path).is_file():
+        raise UserError(f"--weights {path}: no such file")
+    kind = checkpoint_format(path)
+    if kind is None:
+        raise UserError(f"--weights {path}: not a checkpoint file name; expected .pth (PyTorch), "
+                        ".weights.h5 (Keras) or .npz (backend-neutral)")
+    return kind
