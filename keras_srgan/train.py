@@ -31,11 +31,12 @@ from keras_srgan.device import dtype_policy, on_device, on_gpu, resolve_device
 from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from keras_srgan.models import build_discriminator, build_generator
+from keras_srgan.tensorboard import TensorBoardWriter
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler
-from srcore.loop import run_phase
+from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 
 
 class SRGANModel(keras.Model):
@@ -243,6 +244,10 @@ def _resume_checkpoint(resume: str | None) -> Path | None:
     return p
 
 
+def _tensorboard(phase_dir: Path, start: int) -> list[LogWriter]:
+    return [TensorBoardWriter(phase_dir / TENSORBOARD_DIR, purge_step=start)]
+
+
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`, a config validated by the caller; returns its `last` checkpoint
     (the `.weights.h5`).
@@ -253,5 +258,6 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     resume = _resume_checkpoint(cfg.resume)
     trainer = Trainer(cfg)
     last = run_phase(cfg, trainer, resume, last_path=checkpoint_path(out / LAST),
-                     best_path=checkpoint_path(out / BEST), stop_at=stop_at)
+                     best_path=checkpoint_path(out / BEST), stop_at=stop_at,
+                     extra_writers=_tensorboard if cfg.tensorboard else None)
     return checkpoint_path(last)

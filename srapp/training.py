@@ -27,7 +27,7 @@ def plan_phases(args: Any) -> list[TrainConfig]:
     out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{args.scale or 4}")
     common = {k: getattr(args, k, None) for k in OVERRIDES}
     xla = True if getattr(args, "xla", False) else (False if getattr(args, "no_xla", False) else None)
-    common.update(backend=args.backend, xla=xla)
+    common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False))
     if getattr(args, "amp", False) is False:
         common["amp"] = None
     models = ["srresnet"] if args.model == "srresnet" else (["srgan"] if args.pretrained else ["srresnet", "srgan"])

@@ -68,6 +68,7 @@ class TrainConfig:
     device: str | None = None  # torch: "cpu" / "cuda[:i]"; keras: "cpu" / "gpu"
     amp: bool = False
     xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
+    tensorboard: bool = True  # TensorBoard event files in the phase folder, beside log.jsonl
 
     @property
     def model(self) -> str:

@@ -66,15 +66,22 @@ def bicubic_sr_function(scale: int) -> SRFunction:
     return lambda lr: imresize(lr, scale)
 
 
-def validate_psnr(upscale: Upscaler, hr: Sequence[np.ndarray], lr: Sequence[np.ndarray], scale: int,
-                  batch_size: int = 8) -> float:
-    """Mean Y-channel PSNR (border `scale` removed) over same-size val crops, batched for speed."""
-    values = []
+def validate(upscale: Upscaler, hr: Sequence[np.ndarray], lr: Sequence[np.ndarray], scale: int,
+             batch_size: int = 8, keep: int = 0) -> tuple[float, float, list[np.ndarray]]:
+    """(mean PSNR, mean SSIM, the first `keep` SR images) over same-size val crops, batched for speed.
+
+    Y channel, border `scale` removed, as the benchmarks.
+    """
+    psnrs, ssims, kept = [], [], []
     for i in range(0, len(lr), batch_size):
         lr_b = np.stack(lr[i:i + batch_size])
         sr_b = to_uint8(upscale(lr_to_input(lr_b)))
-        values += [psnr(s, h, crop_border=scale) for s, h in zip(sr_b, hr[i:i + batch_size])]
-    return float(np.mean(values))
+        for s, h in zip(sr_b, hr[i:i + batch_size]):
+            psnrs.append(psnr(s, h, crop_border=scale))
+            ssims.append(ssim(s, h, crop_border=scale))
+            if len(kept) < keep:
+                kept.append(s)
+    return float(np.mean(psnrs)), float(np.mean(ssims)), kept
 
 
 def score_images(sr_fn: SRFunction, images: Sequence[BenchImage], scale: int, desc: str = "",

@@ -27,11 +27,27 @@ from srcore.checkpoint import RunState
 from srcore.config import TrainConfig, lr_at
 from srcore.data import PatchSampler, load_pairs
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler, validate_psnr
+from srcore.evaluate import Upscaler, validate
 from srcore.fileio import atomic_write_text
 
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
+TENSORBOARD_DIR = "tensorboard"  # inside the phase folder
+VAL_IMAGES_LOGGED = 3  # SR validation crops sent to image-capable writers (TensorBoard) at every validation
+
+# One tag scheme for both backends' TensorBoard logs, so runs of the two overlay in one TensorBoard.
+TENSORBOARD_TAGS = {
+    "g_loss": "loss/generator", "content": "loss/content", "adv": "loss/adversarial",
+    "d_loss": "loss/discriminator", "d_real": "discriminator/D(real)", "d_fake": "discriminator/D(fake)",
+    "lr": "train/learning_rate", "time": "train/seconds", "val_psnr": "val/psnr", "val_ssim": "val/ssim",
+}
+
+
+def tensorboard_tag(name: str) -> str:
+    """The TensorBoard tag of a logged value or image ("val_sr_0" -> "val/sr_0")."""
+    if name in TENSORBOARD_TAGS:
+        return TENSORBOARD_TAGS[name]
+    return name.replace("_", "/", 1)
 
 
 class Trainer(Protocol):
@@ -45,9 +61,11 @@ class Trainer(Protocol):
 
 
 class LogWriter(Protocol):
-    """Where logged values go: `write(step, {name: value})`, then `close()` at the end of the phase."""
+    """Where logged values go: `write(step, {name: value})`, `write_images(step, {name: HxWx3 uint8})`,
+    then `close()` at the end of the phase."""
 
     def write(self, step: int, values: dict[str, float]) -> None: ...
+    def write_images(self, step: int, images: dict[str, np.ndarray]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -75,6 +93,9 @@ class JsonlLog:
     def write(self, step: int, values: dict[str, float]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **values}) + "\n")
+
+    def write_images(self, step: int, images: dict[str, np.ndarray]) -> None:
+        pass  # a text log keeps numbers only
 
     def close(self) -> None:
         pass
@@ -218,11 +239,15 @@ class PhaseLoop:
             bar.close()
 
     def validate(self) -> float:
-        """Validation PSNR of the current generator; saves `best` when it is the best so far."""
+        """Validation PSNR (and SSIM, images) of the current generator, logged; saves `best` when it is the best
+        PSNR so far."""
         state = self.state
-        psnr = validate_psnr(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale)
+        psnr, ssim, images = validate(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale,
+                                      keep=VAL_IMAGES_LOGGED)
         self._tick()
-        self._log(state.iteration, {"val_psnr": psnr})
+        self._log(state.iteration, {"val_psnr": psnr, "val_ssim": ssim})
+        for w in self.writers:
+            w.write_images(state.iteration, {f"val_sr_{i}": im for i, im in enumerate(images)})
         if state.best_psnr is None or psnr > state.best_psnr:
             state.best_psnr = psnr
             self.trainer.save(self.best_path, state)

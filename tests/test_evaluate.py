@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srcore.evaluate import evaluate_benchmarks, make_sr_function, upscale_array, validate_psnr
+from srcore.evaluate import evaluate_benchmarks, make_sr_function, upscale_array, validate
 
 
 def box_upscaler(scale: int, radius: int = 1):
@@ -51,8 +51,9 @@ def test_validate_psnr_and_benchmark_rows(tiny_data):
     from srcore.data import load_pairs
 
     hrs, lrs = load_pairs(tiny_data, "val", 4)
-    perfect = validate_psnr(box_upscaler(4, radius=0), hrs, lrs, 4)
-    blurry = validate_psnr(box_upscaler(4, radius=3), hrs, lrs, 4)
+    perfect, perfect_ssim, kept = validate(box_upscaler(4, radius=0), hrs, lrs, 4, keep=2)
+    blurry, blurry_ssim, _ = validate(box_upscaler(4, radius=3), hrs, lrs, 4)
+    assert perfect_ssim > blurry_ssim and len(kept) == 2 and kept[0].shape == hrs[0].shape
     assert np.isfinite(perfect) and perfect > blurry
     rows = evaluate_benchmarks(make_sr_function(box_upscaler(4, 0), 4), tiny_data, None, 4)
     assert [r["dataset"] for r in rows] == ["Tiny"] and rows[0]["images"] == 2

@@ -17,7 +17,7 @@ from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler
-from srcore.loop import run_phase
+from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 from torch_srgan.checkpoint import (
     BEST,
     LAST,
@@ -31,6 +31,7 @@ from torch_srgan.device import amp_dtype, autocast, place, resolve_device, to_te
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from torch_srgan.models import build_discriminator, build_generator
+from torch_srgan.tensorboard import TensorBoardWriter
 
 
 class Trainer:
@@ -154,6 +155,10 @@ def _resume_checkpoint(resume: str | None) -> Path | None:
     raise UserError(f"--resume {resume}: no such run folder or checkpoint")
 
 
+def _tensorboard(phase_dir: Path, start: int) -> list[LogWriter]:
+    return [TensorBoardWriter(phase_dir / TENSORBOARD_DIR, purge_step=start)]
+
+
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`, a config validated by the caller; returns its `last` checkpoint.
 
@@ -162,4 +167,5 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     out = Path(cfg.require_backend("torch").out)
     resume = _resume_checkpoint(cfg.resume)
     trainer = Trainer(cfg)
-    return run_phase(cfg, trainer, resume, last_path=out / LAST, best_path=out / BEST, stop_at=stop_at)
+    return run_phase(cfg, trainer, resume, last_path=out / LAST, best_path=out / BEST, stop_at=stop_at,
+                     extra_writers=_tensorboard if cfg.tensorboard else None)
