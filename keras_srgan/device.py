@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from srcore.checkpoint import cpu_description
 from srcore.errors import UserError
 
 
@@ -25,6 +26,15 @@ def resolve_device(device: str | None = None) -> str | None:
             raise UserError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s)")
         return f"/GPU:{index}"
     raise UserError(f"--device {device}: the Keras backend takes cpu, gpu or gpu:N")
+
+
+def describe_device(device: str | None) -> str:
+    """The hardware a run uses, for checkpoint metadata and the results table."""
+    if on_gpu(device):
+        index = int(device.rsplit(":", 1)[1]) if device else 0
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[index])
+        return f"GPU: {details.get('device_name', 'GPU')}"
+    return cpu_description()
 
 
 def on_gpu(device: str | None) -> bool:

@@ -27,7 +27,7 @@ from keras_srgan.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-from keras_srgan.device import dtype_policy, on_device, on_gpu, resolve_device
+from keras_srgan.device import describe_device, dtype_policy, on_device, on_gpu, resolve_device
 from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from keras_srgan.models import build_discriminator, build_generator
@@ -141,6 +141,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        self.device_name = describe_device(self.device)  # recorded in every checkpoint
         gpu = on_gpu(self.device)
         self.mixed = bool(cfg.amp) and gpu
         if cfg.amp and not gpu:
@@ -208,8 +209,8 @@ class Trainer:
 
     def save(self, path: str | Path, state: RunState) -> Path:
         """Write a checkpoint (`path`: base name or `.weights.h5`) of the full training state at run state `state`."""
-        return save_checkpoint(path, make_meta(self.cfg, state), self.generator, self.discriminator,
-                               self.optimizer_state())
+        meta = make_meta(self.cfg, state, self.device_name)
+        return save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
 
     def restore(self, path: str | Path) -> RunState:
         """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""

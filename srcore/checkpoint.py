@@ -69,8 +69,23 @@ class RunState:
                    float(meta.get("train_seconds") or 0.0))
 
 
-def make_meta(cfg: TrainConfig, state: RunState) -> dict[str, Any]:
-    """The metadata of a checkpoint of phase `cfg` at `state`."""
+def cpu_description() -> str:
+    """The CPU a run used, for the record: model name and the number of cores this process may use."""
+    import os
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU: {name}, {cores} cores"
+
+
+def make_meta(cfg: TrainConfig, state: RunState, device: str = "") -> dict[str, Any]:
+    """The metadata of a checkpoint of phase `cfg` at `state`, trained on `device` (a description)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -82,6 +97,7 @@ def make_meta(cfg: TrainConfig, state: RunState) -> dict[str, Any]:
         "iteration": int(state.iteration),
         "best_psnr": None if state.best_psnr is None else float(state.best_psnr),
         "train_seconds": round(float(state.seconds), 3),
+        "device": device,
         "config": cfg.to_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

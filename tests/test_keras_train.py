@@ -61,6 +61,7 @@ def test_srresnet_phase_outputs(srresnet_run: tuple[TrainConfig, Path]) -> None:
     assert all({"lr", "time"} <= e.keys() for e in steps)
     assert [e["step"] for e in vals] == [2, 4] and all(np.isfinite(e["val_psnr"]) for e in vals)
     meta, _ = load_checkpoint(last)
+    assert meta["device"].startswith("CPU: ") and meta["train_seconds"] > 0
     assert meta["iteration"] == 4 and meta["model"] == "srresnet" and meta["backend"] == "keras"
     assert meta["best_psnr"] == max(e["val_psnr"] for e in vals)
 

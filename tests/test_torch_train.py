@@ -91,6 +91,7 @@ def test_srgan_smoke_run(pretrained: Path, tiny_data: Path, tmp_path: Path) -> N
     meta, data = load_checkpoint(last, need_state=True)
     assert {"generator", "discriminator", "optim_g", "optim_d"} <= set(data)
     assert meta["model"] == "srgan" and meta["iteration"] == 4
+    assert meta["device"].startswith("CPU: ") and meta["train_seconds"] > 0  # recorded for the results table
     rows = [r for r in read_log(out) if "g_loss" in r]
     assert len(rows) == 4 and all({"content", "adv", "d_loss", "d_real", "d_fake"} <= r.keys() for r in rows)
     assert [r["lr"] for r in rows] == [1e-4, 1e-4, 1e-5, 1e-5]  # the smoke preset's step schedule

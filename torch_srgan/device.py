@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srcore.checkpoint import cpu_description
 from srcore.errors import UserError
 
 
@@ -29,6 +30,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     elif dev.type != "cpu":
         raise UserError(f"--device {device}: only cpu and cuda devices are supported")
     return dev
+
+
+def describe_device(device: torch.device) -> str:
+    """The hardware a run uses, for checkpoint metadata and the results table."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return cpu_description()
 
 
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:

@@ -27,7 +27,7 @@ from torch_srgan.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-from torch_srgan.device import amp_dtype, autocast, place, resolve_device, to_tensor
+from torch_srgan.device import amp_dtype, autocast, describe_device, place, resolve_device, to_tensor
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from torch_srgan.models import build_discriminator, build_generator
@@ -40,6 +40,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        self.device_name = describe_device(self.device)  # recorded in every checkpoint
         self.amp_dtype = amp_dtype(self.device, cfg.amp)
         if cfg.amp and self.amp_dtype is None:
             print("warning: --amp only works on CUDA; ignored on CPU", file=sys.stderr)
@@ -122,8 +123,8 @@ class Trainer:
 
     def save(self, path: str | Path, state: RunState) -> Path:
         """Write a checkpoint of the full training state at run state `state`."""
-        return save_checkpoint(path, make_meta(self.cfg, state), self.generator, self.discriminator,
-                               self.optimizer_state())
+        meta = make_meta(self.cfg, state, self.device_name)
+        return save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
 
     def restore(self, path: str | Path) -> RunState:
         """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
