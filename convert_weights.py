@@ -26,6 +26,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUT", help="file to write; its name picks the format")
     p.add_argument("--vgg19", action="store_true",
                    help="IN is a torchvision VGG19 state dict (vgg19-dcbb9e9d.pth); OUT a .npz for --vgg-weights")
+    p.add_argument("--generator-only", action="store_true",
+                   help="leave the discriminator out (an SRGAN checkpoint's ~6 MB generator: what inference and "
+                        "--pretrained use; how results/weights/ are made)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     return p
 

@@ -26,7 +26,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4),
                    help="scale (bicubic: default 4; a checkpoint: must match its own)")
-    p.add_argument("--results-dir", default="results", help="where results.csv and README.md are (default results/)")
+    p.add_argument("--results-dir", default="runs/results",
+                   help="where rows are merged into results.csv and README.md (default runs/results/; the published "
+                        "table is results/: pass --results-dir results to add to it)")
     p.add_argument("--no-results", action="store_true", help="print the table only, do not merge rows")
     p.add_argument("--save-images", metavar="DIR", help="also save the SR benchmark images under DIR/<set>/")
     p.add_argument("--input", metavar="IMG_OR_DIR", help="super-resolve this image or folder instead of scoring")

@@ -9,6 +9,9 @@ def run_convert(args: Any) -> None:
     """Convert `args.input` into `args.output` (formats from the names; --vgg19: VGG19 weights) and report it."""
     from srconvert.convert import convert_checkpoint, convert_vgg19
 
-    convert = convert_vgg19 if args.vgg19 else convert_checkpoint
-    for line in convert(args.input, args.output, force=args.force):
+    if args.vgg19:
+        lines = convert_vgg19(args.input, args.output, force=args.force)
+    else:
+        lines = convert_checkpoint(args.input, args.output, force=args.force, generator_only=args.generator_only)
+    for line in lines:
         print(line)

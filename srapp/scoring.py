@@ -42,7 +42,9 @@ def run_test(args: Any) -> list[dict[str, Any]]:
         sr_fn = make_sr_function(upscale, scale, tile=args.tile or 0)
         trained = trained_backend(meta)
         base = {"model": meta["model"], "backend": trained, "run_backend": run_backend,
-                "iterations": meta.get("iteration", ""), "weights": _display_path(args.weights)}
+                "iterations": meta.get("iteration", ""), "weights": _display_path(args.weights),
+                "content_loss": (meta.get("config") or {}).get("content_loss", ""),
+                "train_seconds": meta.get("train_seconds", ""), "device": meta.get("device", "")}
         converted = "" if meta["backend"] == run_backend else f", converted in memory from the {meta['backend']} format"
         print(f"{args.weights}: {meta['model']} x{scale} trained in {trained} "
               f"({meta.get('iteration')} iterations), running in {run_backend}{converted}")

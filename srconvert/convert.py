@@ -126,8 +126,12 @@ def write_checkpoint(path: str | Path, kind: str, meta: dict[str, Any], groups: 
     return keras_io.write_checkpoint(path, meta, groups, where)
 
 
-def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False) -> list[str]:
-    """Convert checkpoint `src` into `dst` (formats from the names); returns lines to print."""
+def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False,
+                       generator_only: bool = False) -> list[str]:
+    """Convert checkpoint `src` into `dst` (formats from the names); returns lines to print.
+
+    `generator_only`: leave the discriminator out (the ~6 MB file that inference and --pretrained need).
+    """
     src_kind, dst_kind = require_kind(src, "IN"), require_kind(dst, "OUT")
     if not Path(src).is_file():
         raise UserError(f"IN {src}: no such file")
@@ -138,7 +142,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False) ->
     existing = [p for p in outputs if p.exists()]
     if existing and not force:
         raise UserError(f"OUT {existing[0]} exists; pass --force to overwrite it")
-    _, meta, groups = read_checkpoint(src)
+    _, meta, groups = read_checkpoint(src, discriminator=not generator_only)
     new_meta = converted_meta(meta, dst_kind, src)
     written = write_checkpoint(dst, dst_kind, new_meta, groups)
     parts = " and ".join(g for g in ("generator", "discriminator") if g in groups)

@@ -16,22 +16,25 @@ from typing import Any
 from srcore.fileio import atomic_write_text
 
 COLUMNS = ["model", "backend", "run_backend", "dataset", "scale", "psnr", "ssim", "images", "iterations",
-           "weights", "command", "date"]
+           "content_loss", "train_seconds", "device", "weights", "command", "date"]
 KEY = ("model", "backend", "run_backend", "dataset", "scale", "weights")
+DATASETS = ("Set5", "Set14", "BSD100")  # the paper's order; other sets follow by name
 
-# Ledig et al. 2017, Table 2 (x4; PSNR dB / SSIM), for the comparison table.
+# Ledig et al. 2017, Table 2 (x4; PSNR dB, SSIM), quoted in the table beside our rows. "SRGAN" is the
+# paper's SRGAN-VGG54. The paper's SSIM implementation differs from ours (see the bicubic rows).
 PAPER = {
-    ("bicubic", "Set5"): (28.43, 0.8211), ("bicubic", "Set14"): (25.99, 0.7486),
-    ("bicubic", "BSD100"): (25.94, 0.6935),
-    ("srresnet", "Set5"): (32.05, 0.9019), ("srresnet", "Set14"): (28.49, 0.8184),
-    ("srresnet", "BSD100"): (27.58, 0.7620),
-    ("srgan", "Set5"): (29.40, 0.8472), ("srgan", "Set14"): (26.02, 0.7397),
-    ("srgan", "BSD100"): (25.16, 0.6688),
+    "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
+    "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
+    "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
+}
+PAPER_SETUP = {  # (content loss, training) as the paper describes them
+    "bicubic": ("", ""),
+    "srresnet": ("MSE", "10^6 iterations, 350k ImageNet images"),
+    "srgan": ("VGG54 + 10^-3 adversarial", "10^5 + 10^5 iterations from SRResNet"),
 }
 
 _MARKER_START = "<!-- results-table:start (generated from results.csv by srcore/results.py; do not edit) -->"
 _MARKER_END = "<!-- results-table:end -->"
-
 
 def read_rows(csv_path: str | Path) -> list[dict[str, str]]:
     path = Path(csv_path)
@@ -68,23 +71,69 @@ def merge_rows(results_dir: str | Path, new_rows: Iterable[dict[str, Any]]) -> P
 
 def _sort_key(r: dict[str, Any]) -> tuple:
     model_order = {"bicubic": 0, "srcnn": 1, "vdsr": 2, "srresnet": 3, "srgan": 4}
-    ds_order = {"Set5": 0, "Set14": 1, "BSD100": 2}
+    ds_order = {name: i for i, name in enumerate(DATASETS)}
     return (int(r.get("scale") or 0), model_order.get(r.get("model", ""), 9), r.get("backend", ""),
             r.get("run_backend", ""), r.get("weights", ""), ds_order.get(r.get("dataset", ""), 9), r.get("dataset", ""))
 
 
+def _duration(seconds: Any) -> str:
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return ""
+    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+def _content_loss(r: dict[str, Any]) -> str:
+    loss = str(r.get("content_loss") or "")
+    if r.get("model") == "srgan" and loss:
+        return f"{loss.upper()} + 10^-3 adversarial"
+    return loss.upper()
+
+
+def _row_line(r: dict[str, Any], commands: list[str]) -> str:
+    """One of our rows; its command joins `commands` (numbered in the Commands list)."""
+    command = str(r.get("command", ""))
+    if command and command not in commands:
+        commands.append(command)
+    ref = f"[{commands.index(command) + 1}](#commands)" if command else ""
+    iterations = f"{r['iterations']} it" if r.get("iterations") not in ("", None) else ""
+    psnr_s = f"{float(r['psnr']):.2f}" if r.get("psnr") else ""
+    ssim_s = f"{float(r['ssim']):.4f}" if r.get("ssim") else ""
+    weights = f"`{r['weights']}`" if r.get("weights") else ""
+    return (f"| {r['model']} | {_content_loss(r)} | {r['backend']} | {r['run_backend']} | {iterations} | "
+            f"{_duration(r.get('train_seconds'))} | {r.get('device', '')} | {psnr_s} | {ssim_s} | {weights} | {ref} |")
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = ("| model | trained in | run in | scale | dataset | PSNR (dB) | SSIM | paper PSNR / SSIM | iterations "
-            "| weights |")
-    lines = [head, "|" + "---|" * 10]
+    """One table per (scale, dataset): bicubic, the paper's rows (x4, quoted), ours; then the commands."""
+    commands: list[str] = []
+    out = []
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for r in rows:
-        paper = PAPER.get((r["model"], r["dataset"])) if str(r["scale"]) == "4" else None
-        paper_s = f"{paper[0]:.2f} / {paper[1]:.4f}" if paper else ""
-        psnr_s = f"{float(r['psnr']):.2f}" if r.get("psnr") else ""
-        ssim_s = f"{float(r['ssim']):.4f}" if r.get("ssim") else ""
-        lines.append(f"| {r['model']} | {r['backend']} | {r['run_backend']} | x{r['scale']} | {r['dataset']} | "
-                     f"{psnr_s} | {ssim_s} | {paper_s} | {r.get('iterations', '')} | {r.get('weights', '')} |")
-    return "\n".join(lines)
+        groups.setdefault((int(r.get("scale") or 0), str(r.get("dataset", ""))), []).append(r)
+    ds_order = {name: i for i, name in enumerate(DATASETS)}
+    for scale, dataset in sorted(groups, key=lambda k: (k[0], ds_order.get(k[1], 9), k[1])):
+        out += [f"### {dataset}, x{scale}", "",
+                "| model | content loss | trained in | run in | training | time | device | PSNR (dB) | SSIM | weights "
+                "| command |", "|" + "---|" * 11]
+        ours = groups[(scale, dataset)]
+        models = list(dict.fromkeys([*(m for m in PAPER if scale == 4 and dataset in PAPER[m]),
+                                     *(str(r["model"]) for r in ours)]))
+        models.sort(key=lambda m: _sort_key({"model": m})[1])
+        for model in models:
+            if scale == 4 and dataset in PAPER.get(model, {}):
+                psnr, ssim = PAPER[model][dataset]
+                loss, training = PAPER_SETUP[model]
+                out.append(f"| *{model}: Ledig et al., Table 2 (quoted)* | {loss} | | | {training} | | | {psnr:.2f} | "
+                           f"{ssim:.4f} | | |")
+            for r in (r for r in ours if r["model"] == model):
+                out.append(_row_line(r, commands))
+        out.append("")
+    if commands:
+        out += ["### Commands", "", "Each of our rows was printed and merged by one of these:", ""]
+        out += [f"{i}. `{c}`" for i, c in enumerate(commands, 1)]
+    return "\n".join(out).rstrip()
 
 
 def write_markdown(results_dir: str | Path, rows: list[dict[str, Any]]) -> Path:

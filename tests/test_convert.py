@@ -116,6 +116,17 @@ def test_reading_and_neutral_writing_need_no_framework(torch_srgan_ckpt: Path, t
             np.testing.assert_array_equal(groups[group][k], v.numpy())
 
 
+def test_generator_only_export(torch_srgan_ckpt: Path, tmp_path: Path) -> None:
+    """--generator-only: the shipped-weights form of an SRGAN checkpoint, without its large discriminator."""
+    out = tmp_path / "g.npz"
+    assert convert_main(["--generator-only", str(torch_srgan_ckpt), str(out)]) == 0
+    meta, groups = neutral.load_neutral(out)
+    assert set(groups) == {"generator"} and meta["model"] == "srgan"
+    expected = _torch_states(torch_srgan_ckpt)["generator"]
+    for k, v in groups["generator"].items():
+        np.testing.assert_array_equal(v, expected[k].numpy())
+
+
 def test_round_trip_torch_keras_neutral_torch(torch_srgan_ckpt: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     """.pth -> Keras -> .npz -> .pth gives back exactly the same tensors; the metadata follows."""
