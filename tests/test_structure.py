@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("srapp", "srconvert", "torch_srgan", "keras_srgan", "srcore")
-SCRIPTS = ("trains.py", "test.py", "prepare_bsd500.py", "convert_weights.py", "benchmark.py")
+SCRIPTS = ("trains.py", "test.py", "prepare_bsd500.py", "convert_weights.py", "benchmark.py", "make_figures.py")
 FRAMEWORKS = ("torch", "torchvision", "tensorflow", "keras", "h5py")
 
 # What each layer may import (project packages and frameworks), top to bottom.

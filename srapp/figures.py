@@ -1,0 +1,173 @@
+"""What make_figures.py does: training curves from run logs, and visual comparisons from shipped weights.
+
+Every figure is drawn from files (JSONL logs, `.npz` weights, prepared benchmark images); nothing is typed in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srcore.errors import UserError
+
+BACKEND_STYLE = {"torch": ("tab:red", "PyTorch"), "keras": ("tab:blue", "Keras")}
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run's log.jsonl; one-line error when it is missing or damaged."""
+    p = Path(path)
+    try:
+        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise UserError(f"{p}: not a readable training log ({e})") from None
+
+
+def _series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r["step"], r[key]) for r in rows if key in r]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*pts)
+    return np.asarray(steps), np.asarray(values, dtype=float)
+
+
+def plot_curves(logs: dict[str, Path], panels: Sequence[tuple[str, Sequence[str]]], title: str,
+                out: str | Path) -> Path:
+    """One figure: a panel per (ylabel, keys), each backend's log in its colour (dashed for a second key)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for backend, path in logs.items():
+        rows = read_log(path)
+        colour, label = BACKEND_STYLE[backend]
+        for ax, (ylabel, keys) in zip(axes[0], panels):
+            for key, style in zip(keys, ("-", "--")):
+                steps, values = _series(rows, key)
+                name = label if len(keys) == 1 else f"{label} {key}"
+                ax.plot(steps, values, style, color=colour, label=name, marker="o" if key == "val_psnr" else None,
+                        markersize=3, linewidth=1.2)
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+    for ax in axes[0]:
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def textured_crop(hr: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the `size` x `size` crop with the most detail (gradient energy), on a coarse grid."""
+    grey = hr.astype(np.float64).mean(axis=2) if hr.ndim == 3 else hr.astype(np.float64)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    best, corner = -1.0, (0, 0)
+    step = max(size // 4, 1)
+    for y in range(0, energy.shape[0] - size + 1, step):
+        for x in range(0, energy.shape[1] - size + 1, step):
+            total = integral[y + size, x + size] - integral[y, x + size] - integral[y + size, x] + integral[y, x]
+            if total > best:
+                best, corner = total, (y, x)
+    return corner
+
+
+def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray]]], title: str, out: str | Path,
+                    crop: int = 120) -> Path:
+    """Rows of crops, one row per image: HR, then each method's SR output, each captioned with the crop's PSNR.
+
+    `images`: (name, HR image, {method: SR image}) with every SR image the size of the HR one.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from srcore.metrics import psnr
+
+    columns = ["HR"] + list(images[0][2])
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(2.4 * len(columns), 2.8 * len(images)),
+                             squeeze=False)
+    for row, (name, hr, outputs) in enumerate(images):
+        y, x = textured_crop(hr, crop)
+        hr_crop = hr[y:y + crop, x:x + crop]
+        for col, method in enumerate(columns):
+            ax = axes[row][col]
+            if method == "HR":
+                ax.imshow(hr_crop, cmap="gray" if hr.ndim == 2 else None, vmin=0, vmax=255)
+                ax.set_title(f"{name}\nHR", fontsize=8)
+            else:
+                sr_crop = outputs[method][y:y + crop, x:x + crop]
+                ax.imshow(sr_crop, cmap="gray" if hr.ndim == 2 else None, vmin=0, vmax=255)
+                ax.set_title(f"{method}\n{psnr(sr_crop, hr_crop, crop_border=0):.2f} dB", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def shipped_name(model: str, backend: str) -> str:
+    """File stem of a shipped quick-preset generator and its training log (results/weights/, results/logs/)."""
+    return f"srresnet_x4_{backend}_quick" if model == "srresnet" else f"srgan_x4_{backend}_quick_mse"
+
+
+def run_figures(args: Any) -> list[Path]:
+    """Draw every figure whose inputs are present; say which were skipped and why."""
+    from srapp.loading import load_sr_model
+    from srcore.data import load_benchmark
+    from srcore.evaluate import bicubic_sr_function, make_sr_function
+
+    out_dir, logs, weights = Path(args.out), Path(args.logs), Path(args.weights)
+    written: list[Path] = []
+    for phase, panels, title in (
+        ("srresnet", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
+         "SRResNet-MSE, quick preset: both backends, same batches"),
+        ("srgan", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"]),
+                   ("discriminator loss", ["d_loss"]), ("mean D(x)", ["d_real", "d_fake"])],
+         "SRGAN-MSE from each backend's SRResNet: both backends, same batches"),
+    ):
+        found = {b: logs / f"{shipped_name(phase, b)}.jsonl" for b in BACKEND_STYLE}
+        found = {b: p for b, p in found.items() if p.is_file()}
+        if found:
+            written.append(plot_curves(found, panels, title, out_dir / f"curves_{phase}.png"))
+        else:
+            print(f"skipped curves_{phase}.png: no {shipped_name(phase, '<backend>')}.jsonl in {logs}")
+
+    picks = [tuple(x.split("/", 1)) for x in args.images]
+    if any(len(p) != 2 for p in picks):
+        raise UserError(f"--images takes SET/NAME items (e.g. Set14/baboon), got {' '.join(args.images)}")
+    sets = {s: {im.name: im for im in load_benchmark(args.data, s, 4)} for s in dict.fromkeys(s for s, _ in picks)}
+    missing = [f"{s}/{n}" for s, n in picks if n not in sets[s]]
+    if missing:
+        raise UserError(f"--images: {' '.join(missing)} not in the prepared benchmarks of {args.data}")
+    bicubic = bicubic_sr_function(4)
+    for backend, (_, label) in BACKEND_STYLE.items():
+        models = {"SRResNet": weights / f"{shipped_name('srresnet', backend)}.npz",
+                  "SRGAN": weights / f"{shipped_name('srgan', backend)}.npz"}
+        if not all(p.is_file() for p in models.values()):
+            print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in models.values())}")
+            continue
+        fns = {m: make_sr_function(load_sr_model(str(p), backend, args.device, 4)[0], 4) for m, p in models.items()}
+        rows = []
+        for set_name, name in picks:
+            im = sets[set_name][name]
+            outputs = {"bicubic": bicubic(im.lr), **{f"{m} ({label})": fn(im.lr) for m, fn in fns.items()}}
+            rows.append((f"{set_name} {name}", im.hr, outputs))
+        written.append(plot_comparison(rows, f"x4, trained and run in {label}: HR | bicubic | SRResNet-MSE | "
+                                             f"SRGAN-MSE (PSNR of each crop, Y channel)",
+                                       out_dir / f"comparison_{backend}.png"))
+    return written

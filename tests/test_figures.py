@@ -1,0 +1,67 @@
+"""make_figures.py: curves from logs, comparisons from weights; the crop chooser finds the detail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srapp.figures import shipped_name, textured_crop
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_textured_crop_finds_the_detail() -> None:
+    img = np.full((200, 300, 3), 128, np.uint8)
+    img[120:180, 200:260] = np.random.default_rng(0).integers(0, 256, (60, 60, 3))
+    y, x = textured_crop(img, 40)
+    assert 100 <= y <= 140 and 180 <= x <= 220
+
+
+def _log(path: Path, adversarial: bool) -> None:
+    rows = []
+    for step in range(10, 41, 10):
+        row = {"step": step, "content": 0.1 / step, "lr": 1e-4, "time": step}
+        if adversarial:
+            row.update(d_loss=1.0, d_real=0.7, d_fake=0.3, adv=2.0)
+        rows += [row, {"step": step, "val_psnr": 20 + step / 10, "time": step}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from srcore.checkpoint import RunState
+    from srcore.config import preset_config
+    from torch_srgan.train import Trainer
+
+    logs, weights, out = tmp_path / "logs", tmp_path / "weights", tmp_path / "out"
+    logs.mkdir()
+    weights.mkdir()
+    for model in ("srresnet", "srgan"):
+        for backend in ("torch", "keras"):
+            _log(logs / f"{shipped_name(model, backend)}.jsonl", adversarial=model == "srgan")
+        pth = Trainer(preset_config("smoke", "srresnet", device="cpu")).save(tmp_path / f"{model}.pth", RunState(4))
+        npz = weights / f"{shipped_name(model, 'torch')}.npz"
+        assert subprocess.run([sys.executable, str(REPO / "convert_weights.py"), str(pth), str(npz)],
+                              capture_output=True, timeout=300).returncode == 0
+    (weights / "unrelated.npz").write_bytes(b"")  # only the shipped names are read
+    shutil.copy(weights / "srgan_x4_torch_quick_mse.npz", weights / "extra.npz")
+    p = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights", str(weights),
+                        "--data", str(tiny_data), "--images", "Tiny/000", "--out", str(out), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    names = sorted(f.name for f in out.iterdir())
+    assert names == ["comparison_torch.png", "curves_srgan.png", "curves_srresnet.png"]  # keras weights absent
+    assert "skipped comparison_keras.png" in p.stdout
+    assert all((out / n).stat().st_size > 10_000 for n in names)
+
+    bad = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights",
+                          str(weights), "--data", str(tiny_data), "--images", "Tiny/nope", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Tiny/nope" in bad.stderr
