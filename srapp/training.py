@@ -23,9 +23,19 @@ OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
 
 
 def plan_phases(args: Any) -> list[TrainConfig]:
-    """The phase configs for the command line: SRResNet, SRGAN, or SRResNet then SRGAN."""
-    out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{args.scale or 4}")
+    """The phase configs for the command line: SRResNet, SRGAN, or SRResNet then SRGAN.
+
+    With --pretrained, the scale and generator size default to the checkpoint's own.
+    """
     common = {k: getattr(args, k, None) for k in OVERRIDES}
+    if args.pretrained:
+        meta = pretrained_meta(args.pretrained)
+        for key in ("blocks", "channels"):
+            if common[key] is None:
+                common[key] = meta["arch"][key]
+        if common["scale"] is None:
+            common["scale"] = meta["scale"]
+    out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{common['scale'] or 4}")
     xla = True if getattr(args, "xla", False) else (False if getattr(args, "no_xla", False) else None)
     common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False))
     if getattr(args, "amp", False) is False:
@@ -46,6 +56,31 @@ def plan_phases(args: Any) -> list[TrainConfig]:
             cfg.pretrained = args.pretrained
         phases.append(cfg)
     return phases
+
+
+def pretrained_meta(path: str) -> dict[str, Any]:
+    """The metadata of a --pretrained checkpoint of any format (PyTorch, Keras, backend-neutral .npz)."""
+    from srconvert.convert import read_checkpoint
+
+    if not Path(path).is_file():
+        raise UserError(f"--pretrained {path}: no such checkpoint file")
+    return read_checkpoint(path, discriminator=False)[1]
+
+
+def native_pretrained(cfg: TrainConfig) -> str:
+    """`cfg.pretrained`, converted (generator only) into the run folder when it is in another backend's format."""
+    from srconvert.convert import convert_checkpoint
+    from srcore.checkpoint import checkpoint_format
+
+    src = Path(str(cfg.pretrained))
+    if checkpoint_format(src) == cfg.backend:
+        return str(src)
+    suffix = ".pth" if cfg.backend == "torch" else ".weights.h5"
+    dst = Path(cfg.out).parent / f"pretrained_{src.name.split('.')[0]}{suffix}"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    convert_checkpoint(src, dst, force=True, generator_only=True)
+    print(f"--pretrained {src}: converted to the {cfg.backend} format as {dst}")
+    return str(dst)
 
 
 def save_recipe(out: Path, phases: list[TrainConfig]) -> None:
@@ -81,6 +116,9 @@ def run_training(args: Any) -> Path:
     check_phases(phases)
     ensure_prepared(first.data, first.scale)
     if not args.resume:
+        for cfg in phases:
+            if cfg.pretrained:
+                cfg.pretrained = native_pretrained(cfg)
         save_recipe(Path(first.out).parent, phases)
     train = backend_module(first.backend, "train").train
     ckpt: Path | None = None
@@ -97,9 +135,17 @@ def run_training(args: Any) -> Path:
 
 def check_phases(phases: list[TrainConfig]) -> None:
     """Validate every phase and make its VGG19 weights available, once each, before hours of phase 1."""
+    from srcore.checkpoint import CheckpointError, check_pretrained
+
     losses = backend_module(phases[0].backend, "losses")
     for cfg in phases:
         cfg.validate(backend=phases[0].backend)
+        if cfg.pretrained and not cfg.resume:  # its size and scale must fit, before any data work
+            meta = pretrained_meta(cfg.pretrained)
+            if meta["scale"] != cfg.scale:
+                raise CheckpointError(f"--pretrained {cfg.pretrained} is a x{meta['scale']} checkpoint, but this run "
+                                      f"trains x{cfg.scale}")
+            check_pretrained(meta, cfg, cfg.pretrained)
         if cfg.content_loss != "mse":
             losses.check_vgg_available(cfg.vgg_weights)
 

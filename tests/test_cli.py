@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,23 @@ def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
     assert Image.open(tmp_path / "sr" / "rgb_x4.png").size == (96, 80)
     gray = Image.open(tmp_path / "sr" / "gray_x4.png")
     assert gray.size == (68, 52) and gray.mode == "L"
+
+
+def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, tmp_path):
+    """--pretrained takes a backend-neutral .npz (here the shipped PyTorch SRResNet, trained into Keras): the
+    generator size comes from the file, the conversion lands in the run folder; a mismatch stops before data work."""
+    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.npz")
+    out = tmp_path / "gan"
+    p = run(str(REPO / "trains.py"), "--backend", "keras", "--model", "srgan", "--pretrained", shipped, "--preset",
+            "smoke", "--iterations", "2", "--content-loss", "mse", "--data", str(tiny_data), "--out", str(out),
+            "--no-xla", "--no-tensorboard")
+    assert p.returncode == 0, p.stderr[-2000:]
+    meta = json.loads((out / "srgan" / "last.json").read_text())
+    assert (meta["arch"]["blocks"], meta["arch"]["channels"], meta["iteration"]) == (16, 64, 2)
+    assert (out / "pretrained_srresnet_x4_torch_quick.weights.h5").is_file()
+    assert_one_line_error(run(str(REPO / "trains.py"), "--model", "srgan", "--pretrained", shipped, "--blocks", "2",
+                              "--data", str(tmp_path / "no_data_here"), "--out", str(tmp_path / "x")), "16 blocks")
+    assert not (tmp_path / "no_data_here").exists()
 
 
 def test_benchmark_script_writes_speed_table(tmp_path):

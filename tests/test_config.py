@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
 from srapp.training import plan_phases
 from srcore.config import PRESETS, TrainConfig, lr_at, preset_config
 from srcore.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_presets_build_valid_configs():
@@ -65,8 +68,12 @@ def test_plan_full_recipe_has_two_phases():
 def test_plan_single_phases():
     (g,) = plan_phases(_args(model="srresnet", iterations=3, lr=1e-3))
     assert (g.iterations, g.lr) == (3, 1e-3)
-    (d,) = plan_phases(_args(pretrained="x.pth", lr=5e-5))
-    assert d.model == "srgan" and d.pretrained == "x.pth" and d.lr == 5e-5
+    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.npz")
+    (d,) = plan_phases(_args(pretrained=shipped, lr=5e-5, preset="smoke"))
+    assert d.model == "srgan" and d.pretrained == shipped and d.lr == 5e-5
+    assert (d.blocks, d.channels, d.scale) == (16, 64, 4)  # read from the checkpoint, not the smoke preset's 2 x 16
+    with pytest.raises(UserError, match="no such checkpoint"):
+        plan_phases(_args(pretrained=str(REPO / "missing.pth")))
 
 
 def test_xla_flags_map_to_config():
