@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     from srapp.training import run_training
 
-    return run_cli(lambda: run_training(args), interrupted="interrupted; continue with --resume RUN_DIR")
+    return run_cli(lambda: run_training(args))
 
 
 if __name__ == "__main__":

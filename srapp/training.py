@@ -7,13 +7,14 @@ The backend's `train(cfg)` is imported by name only when a phase runs, so this m
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 from srapp.backends import backend_module
 from srcore.config import TrainConfig, preset_config
 from srcore.data import split_dirs
-from srcore.errors import UserError
+from srcore.errors import Interrupted, UserError
 from srcore.fileio import atomic_write_text
 
 RECIPE_FILE = "recipe.json"
@@ -127,10 +128,24 @@ def run_training(args: Any) -> Path:
             cfg.pretrained = str(ckpt)
         print(f"== phase {cfg.model}: {cfg.iterations} iterations, lr {cfg.lr:g} ({cfg.lr_schedule}), "
               f"content loss {cfg.content_loss}, run folder {cfg.out}")
-        ckpt = train(cfg)
+        ckpt = _train_phase(train, cfg)
         print(f"== phase {cfg.model} done: {ckpt}")
     assert ckpt is not None
     return ckpt
+
+
+def _train_phase(train: Any, cfg: TrainConfig) -> Path:
+    """Run one phase; a signal becomes a one-line message with the exact command that continues the run."""
+    from srcore.loop import TrainingInterrupted
+
+    again = f"continue with: python trains.py --resume {shlex.quote(str(Path(cfg.out).parent))}"
+    try:
+        return train(cfg)
+    except TrainingInterrupted as e:
+        raise Interrupted(f"{e}; {again}", 128 + e.signum) from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped at once by a second signal; the last checkpoint in {cfg.out} is intact; "
+                          f"{again}", 130) from None
 
 
 def check_phases(phases: list[TrainConfig]) -> None:

@@ -9,6 +9,14 @@ class UserError(Exception):
     """A problem with the user's input (file, option, data) that they can fix."""
 
 
+class Interrupted(Exception):
+    """Work stopped by a signal, cleanly: the message says what was kept and how to continue."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def run_cli(fn: Callable[[], object], interrupted: str = "interrupted") -> int:
     """Run an entry script's work: a UserError becomes one `error:` line and exit code 2, never a traceback."""
     import sys
@@ -18,6 +26,9 @@ def run_cli(fn: Callable[[], object], interrupted: str = "interrupted") -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"error: {interrupted}", file=sys.stderr)
         return 130

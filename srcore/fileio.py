@@ -38,6 +38,16 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that atomic_path left in `folder` when its process was killed mid-write."""
+    removed = []
+    for p in Path(folder).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

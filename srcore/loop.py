@@ -11,12 +11,15 @@ passes them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import queue
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +31,7 @@ from srcore.config import TrainConfig, lr_at
 from srcore.data import PatchSampler, load_pairs
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, validate
-from srcore.fileio import atomic_write_text
+from srcore.fileio import atomic_write_text, remove_stale_temporaries
 
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
@@ -149,6 +152,38 @@ class Prefetcher:
         self.close()
 
 
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped a phase after a finished step; `checkpoint` holds everything up to `iteration`."""
+
+    def __init__(self, signum: int, iteration: int, checkpoint: Path) -> None:
+        self.signum, self.iteration, self.checkpoint = signum, iteration, checkpoint
+        super().__init__(f"{signal.Signals(signum).name} after iteration {iteration}; saved {checkpoint}")
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """While inside, SIGINT/SIGTERM only ask to stop (the signal numbers land in the yielded list); a second
+    one stops at once (KeyboardInterrupt). Pre-empted jobs then lose no finished step."""
+    received: list[int] = []
+
+    def ask(signum: int, frame: object) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print(f"\n{signal.Signals(signum).name}: finishing this step, saving the checkpoint, then stopping "
+              f"(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield received
+        return
+    old = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def _postfix(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
     shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
     if psnr is not None:
@@ -172,6 +207,9 @@ class PhaseLoop:
 
     def start(self, resume: Path | None) -> None:
         """Continue from checkpoint `resume`, or start afresh (the adversarial phase from `cfg.pretrained`)."""
+        if Path(self.cfg.out).is_dir():
+            for tmp in remove_stale_temporaries(self.cfg.out):  # left by a save that a kill interrupted
+                print(f"removed {tmp.name}, left by an interrupted save", file=sys.stderr)
         if resume is not None:
             self.state = self.trainer.restore(resume)
             print(f"resuming {self.cfg.model} from {resume} at iteration {self.state.iteration}")
@@ -213,7 +251,7 @@ class PhaseLoop:
         bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it",
                    dynamic_ncols=True)
         try:
-            with Prefetcher(sampler, start, end) as batches:
+            with Prefetcher(sampler, start, end) as batches, stop_requests() as stop:
                 for step in range(start, end):
                     losses = trainer.train_batch(*next(batches), step=step)
                     done = state.iteration = step + 1
@@ -231,10 +269,12 @@ class PhaseLoop:
                     final = done == cfg.iterations
                     if done % cfg.val_every == 0 or final:
                         psnr = self.validate()
-                    if done % cfg.save_every == 0 or final or done == end:
+                    if done % cfg.save_every == 0 or final or done == end or stop:
                         trainer.save(self.last_path, state)
                     bar.set_postfix(_postfix(losses, psnr), refresh=False)
                     bar.update(1)
+                    if stop and not final:
+                        raise TrainingInterrupted(stop[0], done, self.last_path)
         finally:
             bar.close()
 
