@@ -64,10 +64,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
     from srapp.training import run_training
 
-    return run_cli(lambda: run_training(args))
+    defaults = vars(parser.parse_args([]))
+    return run_cli(lambda: run_training(args, defaults))
 
 
 if __name__ == "__main__":

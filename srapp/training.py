@@ -84,43 +84,116 @@ def native_pretrained(cfg: TrainConfig) -> str:
     return str(dst)
 
 
-def save_recipe(out: Path, phases: list[TrainConfig]) -> None:
-    atomic_write_text(out / RECIPE_FILE, json.dumps([c.to_dict() for c in phases], indent=2) + "\n")
+def save_recipe(run_dir: Path, phases: list[TrainConfig]) -> None:
+    """recipe.json: the phases, with paths inside the run folder relative to it and others absolute, so the
+    folder can be moved or copied and resumed from anywhere."""
+    rows = []
+    for cfg in phases:
+        d = cfg.to_dict()
+        d["out"] = Path(cfg.out).name
+        d["data"] = str(Path(cfg.data).resolve())
+        if cfg.pretrained:
+            pre = Path(cfg.pretrained).resolve()
+            d["pretrained"] = str(pre.relative_to(run_dir.resolve())) if pre.is_relative_to(run_dir.resolve()) \
+                else str(pre)
+        d["resume"] = None
+        rows.append(d)
+    atomic_write_text(run_dir / RECIPE_FILE, json.dumps(rows, indent=2) + "\n")
 
 
-def load_recipe(resume: str) -> list[TrainConfig]:
-    """Phases of the run that `resume` (a run folder, a phase folder or a checkpoint) belongs to."""
+def find_run_dir(resume: str) -> Path:
+    """The run folder (the one with recipe.json) that `resume` names: itself, a phase folder or a checkpoint."""
     p = Path(resume)
-    if not p.exists():
+    if not p.exists() and not Path(f"{resume}.json").is_file():  # a Keras checkpoint's base name is fine too
         raise UserError(f"--resume {resume}: no such run folder or checkpoint")
     for cand in [p, p.parent, p.parent.parent] if p.is_dir() else [p.parent, p.parent.parent]:
         if (cand / RECIPE_FILE).is_file():
-            try:
-                phases = [TrainConfig.from_dict(d) for d in json.loads((cand / RECIPE_FILE).read_text())]
-            except (ValueError, TypeError, AttributeError) as e:
-                raise UserError(f"--resume: {cand / RECIPE_FILE} is damaged ({e})") from None
-            for cfg in phases:
-                cfg.resume = cfg.out if Path(cfg.out).is_dir() else None
-            return phases
+            return cand
     raise UserError(f"--resume {resume}: expected a run folder written by trains.py (with {RECIPE_FILE}), "
                     "one of its phase folders, or a checkpoint inside one")
 
 
-def run_training(args: Any) -> Path:
-    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint."""
+def load_recipe(resume: str) -> list[TrainConfig]:
+    """Phases of the run that `resume` belongs to, with every path resolved from that run folder: a moved or
+    copied folder resumes itself, never the folder it was copied from."""
+    run_dir = find_run_dir(resume)
+    try:
+        rows = json.loads((run_dir / RECIPE_FILE).read_text())
+        phases = [TrainConfig.from_dict(d) for d in rows]
+    except (ValueError, TypeError, AttributeError, OSError) as e:
+        raise UserError(f"--resume: {run_dir / RECIPE_FILE} is damaged ({e})") from None
+    for cfg in phases:
+        cfg.out = str(run_dir / Path(cfg.out).name)  # older recipes hold cwd-relative paths: keep only the name
+        if cfg.pretrained and not Path(cfg.pretrained).is_absolute() and (run_dir / cfg.pretrained).exists():
+            cfg.pretrained = str(run_dir / cfg.pretrained)
+        cfg.resume = cfg.out if Path(cfg.out).is_dir() else None
+    return phases
+
+
+# What --resume may change (applied and recorded in recipe.json); every other option is the run's own.
+RESUME_CHANGES = ("iterations", "pretrain_iterations", "data", "device", "amp", "xla", "no_xla", "no_tensorboard",
+                  "val_every", "val_images", "save_every", "vgg_weights")
+RESUME_FIXED = ("backend", "model", "preset", "out", "pretrained", "scale", "blocks", "channels", "batch_size",
+                "patch_size", "lr", "gan_lr", "content_loss", "seed")
+
+
+def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[str, Any]) -> list[str]:
+    """Options given with --resume: the allowed ones applied to the phases (--iterations: the last phase,
+    --pretrain-iterations: the first of two), the others refused; returns what changed."""
+    given = {k: v for k, v in vars(args).items() if k != "resume" and v != defaults.get(k)}
+    fixed = [k for k in RESUME_FIXED if k in given]
+    if fixed:
+        names = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        raise UserError(f"--resume continues a run as it was recorded; {names} cannot change (they would change "
+                        f"what the run computes); start a new run, e.g. with --pretrained CKPT, instead")
+    changes = []
+    for cfg in phases:
+        updates: dict[str, Any] = {k: given[k] for k in ("data", "device", "val_every", "val_images", "save_every",
+                                                         "vgg_weights") if k in given}
+        if "amp" in given:
+            updates["amp"] = True
+        if "xla" in given or "no_xla" in given:
+            updates["xla"] = bool(given.get("xla"))
+        if "no_tensorboard" in given:
+            updates["tensorboard"] = False
+        if cfg is phases[-1] and "iterations" in given:
+            updates["iterations"] = given["iterations"]
+        if cfg is phases[0] and len(phases) > 1 and "pretrain_iterations" in given:
+            updates["iterations"] = given["pretrain_iterations"]
+        for key, value in updates.items():
+            if getattr(cfg, key) != value:
+                changes.append(f"{cfg.model}: {key} {getattr(cfg, key)} -> {value}")
+                setattr(cfg, key, value)
+        if "iterations" in updates and cfg.lr_schedule != "constant":
+            print(f"note: the {cfg.model} phase's {cfg.lr_schedule} learning-rate schedule is stretched to "
+                  f"{cfg.iterations} iterations from here on")
+    return changes
+
+
+def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
+    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint.
+
+    `defaults`: the parser's defaults, to tell the options given with --resume (trains.py passes them).
+    """
+    defaults = defaults or {}
     if args.resume:
         phases = load_recipe(args.resume)
-        print(f"resuming {Path(phases[0].out).parent} ({', '.join(c.model for c in phases)})")
+        run_dir = Path(phases[0].out).parent
+        changes = apply_resume_changes(args, phases, defaults)
+        print(f"resuming {run_dir} ({', '.join(c.model for c in phases)})" +
+              (f" with {'; '.join(changes)}" if changes else ""))
     else:
         phases = plan_phases(args)
+        run_dir = Path(phases[0].out).parent
     first = phases[0]
     check_phases(phases)
-    ensure_prepared(first.data, first.scale)
+    ensure_prepared(first.data, first.scale, may_prepare=not args.resume)
     if not args.resume:
         for cfg in phases:
             if cfg.pretrained:
                 cfg.pretrained = native_pretrained(cfg)
-        save_recipe(Path(first.out).parent, phases)
+    if not args.resume or changes:
+        save_recipe(run_dir, phases)
     train = backend_module(first.backend, "train").train
     ckpt: Path | None = None
     for cfg in phases:
@@ -165,8 +238,11 @@ def check_phases(phases: list[TrainConfig]) -> None:
             losses.check_vgg_available(cfg.vgg_weights)
 
 
-def ensure_prepared(data: str, scale: int) -> None:
-    """Prepare the data (prepare_bsd500.py's defaults) when `data` holds no usable build for `scale`."""
+def ensure_prepared(data: str, scale: int, may_prepare: bool = True) -> None:
+    """Prepare the data (prepare_bsd500.py's defaults) when `data` holds no usable build for `scale`.
+
+    `may_prepare` False (resuming): a missing build is an error, never a new preparation somewhere else.
+    """
     from srcore.prepare import is_prepared, prepare, read_manifest
 
     if is_prepared(data, scales=(scale,)):
@@ -174,6 +250,9 @@ def ensure_prepared(data: str, scale: int) -> None:
     manifest = read_manifest(data)
     if manifest is None and all(d.is_dir() for d in split_dirs(data, "train", scale)):
         return  # prepared by other means (no manifest at all, so not an interrupted run of ours)
+    if not may_prepare:
+        raise UserError(f"the run's prepared data is not at {data} (x{scale}) on this machine; pass --data DIR with "
+                        f"the same preparation (prepare_bsd500.py) to --resume")
     print(f"prepared data not found in {data}/ (x{scale}); preparing it first with prepare_bsd500.py's defaults")
     key = (manifest or {}).get("key", {})
     scales = sorted({4, scale, *key.get("scales", [])}) if isinstance(key.get("scales"), list) else sorted({4, scale})
