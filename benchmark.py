@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla)))
         return 0
+    from srcore.errors import run_cli
+    from srcore.fileio import check_writable
+
+    status = run_cli(lambda: check_writable(Path(args.out).parent, "--out"))  # before minutes of measuring
+    if status:
+        return status
     gflops = matmul_gflops()
     print(f"fp32 matmul: {gflops:.0f} GFLOP/s")
     rows = []

@@ -113,10 +113,14 @@ def save_checkpoint(path: str | Path, meta: dict[str, Any], generator: keras.Mod
 def _verify(path: Path, info: Any, what: str, meta_path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{meta_path}: its {what} file {path.name} is missing")
-    if isinstance(info, dict) and "bytes" in info:
-        if path.stat().st_size != info["bytes"] or _file_info(path)["sha256"] != info.get("sha256"):
-            raise CheckpointError(f"{path}: does not match its metadata {meta_path.name} (damaged, or left over "
-                                  f"from an interrupted save)")
+    # Every save records size and SHA-256; metadata without them is not one of ours (or was edited): refuse,
+    # so verification cannot be switched off by editing the JSON.
+    if not isinstance(info, dict) or not isinstance(info.get("bytes"), int) or not isinstance(info.get("sha256"), str):
+        raise CheckpointError(f"{meta_path}: the metadata does not record the size and SHA-256 of its {what} file; "
+                              f"not a checkpoint written by this project, or damaged")
+    if path.stat().st_size != info["bytes"] or _file_info(path)["sha256"] != info["sha256"]:
+        raise CheckpointError(f"{path}: does not match its metadata {meta_path.name} (damaged, or left over "
+                              f"from an interrupted save)")
 
 
 def load_checkpoint(path: str | Path, backend: str | None = "keras", scale: int | None = None,

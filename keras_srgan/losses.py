@@ -16,6 +16,7 @@ from srcore.vgg19 import (
     FEATURE_LAYERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    NO_DOWNLOAD,
     VGG19_FILE,
     VGG19_SHA256_PREFIX,
     VGG19_URL,
@@ -71,7 +72,7 @@ def _how_to_supply() -> str:
     return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
             f"VGG19 file (torchvision's {VGG19_FILE}, or the .npz of python convert_weights.py --vgg19), or "
             f"--vgg-weights {KERAS_IMAGENET} for Keras' own ImageNet VGG19 (caffe preprocessing; NOT comparable "
-            "with the PyTorch backend)")
+            f"with the PyTorch backend); {NO_DOWNLOAD}")
 
 
 def _download_torchvision_vgg19(target: Path) -> None:

@@ -15,7 +15,7 @@ from srapp.backends import backend_module
 from srcore.config import TrainConfig, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
-from srcore.fileio import atomic_write_text
+from srcore.fileio import atomic_write_text, check_writable
 
 RECIPE_FILE = "recipe.json"
 # Options that set a TrainConfig field of the same name when given on the command line.
@@ -186,6 +186,7 @@ def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
         phases = plan_phases(args)
         run_dir = Path(phases[0].out).parent
     first = phases[0]
+    check_writable(run_dir, "--out")
     check_phases(phases)
     ensure_prepared(first.data, first.scale, may_prepare=not args.resume)
     if not args.resume:

@@ -133,6 +133,8 @@ class TrainConfig:
             (self.patch_size % self.scale == 0 and self.patch_size >= self.scale,
              f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
             (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
+            (self.val_images >= 0, f"--val-images must be >= 0 (0 = all val crops), got {self.val_images}"),
+            (self.pretrained is None or str(self.pretrained) != "", "--pretrained must name a checkpoint"),
         ]
         if self.adversarial:
             checks.append((self.patch_size % 16 == 0,

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from srcore.errors import UserError
+
 # Read once at import: os.umask can only be read by setting it, which is not thread-safe later on.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -36,6 +38,36 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_writable(folder: str | Path, what: str) -> Path:
+    """UserError unless files can be created in `folder` (made later if missing): checked before any work."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserError(f"{what} {folder}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {folder}: cannot write into {probe} (permission denied)")
+    return folder
+
+
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """An exclusive lock on `path`.lock for a read-modify-write of `path` (several processes, one machine)."""
+    import fcntl
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

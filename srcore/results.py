@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from srcore.fileio import atomic_write_text
+from srcore.fileio import atomic_write_text, locked
 
 COLUMNS = ["model", "backend", "run_backend", "dataset", "scale", "psnr", "ssim", "images", "iterations",
            "content_loss", "train_seconds", "device", "weights", "command", "date"]
@@ -52,6 +52,11 @@ def merge_rows(results_dir: str | Path, new_rows: Iterable[dict[str, Any]]) -> P
     """Add or replace rows in RESULTS_DIR/results.csv, then regenerate RESULTS_DIR/README.md."""
     results_dir = Path(results_dir)
     csv_path = results_dir / "results.csv"
+    with locked(csv_path):  # scorers finishing together each add their rows; none is lost
+        return _merge_locked(results_dir, csv_path, new_rows)
+
+
+def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str, Any]]) -> Path:
     rows = {_key(r): r for r in read_rows(csv_path)}
     for r in new_rows:
         r = dict(r)

@@ -26,6 +26,9 @@ VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
 # ReLU (relu2_2 is module 8, relu5_4 module 35), and the Keras VGG19 conv layer that ends there
 # (Keras' convs include their ReLU).
 FEATURE_LAYERS = {"22": (9, "block2_conv2"), "54": (36, "block5_conv4")}
+# The ways to run without the download, named by every "cannot get the weights" message.
+NO_DOWNLOAD = ("to run without it: --content-loss mse (the SRGAN-MSE variant), or for a smoke test only "
+               "--vgg-weights random")
 VGG_SCALE = 12.75  # Ledig et al.: feature maps are divided by 12.75 before the MSE
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's normalisation of RGB input in [0, 1]
 IMAGENET_STD = (0.229, 0.224, 0.225)

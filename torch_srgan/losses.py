@@ -21,6 +21,7 @@ from srcore.vgg19 import (
     FEATURE_LAYERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    NO_DOWNLOAD,
     VGG19_CFG,
     VGG19_SHA256_PREFIX,
     VGG19_URL,
@@ -42,7 +43,7 @@ def _random_warning() -> None:
 
 def _how_to_supply() -> str:
     return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
-            "VGG19 state-dict file")
+            f"VGG19 state-dict file; {NO_DOWNLOAD}")
 
 
 def check_vgg_available(weights: str | None) -> None:
