@@ -257,9 +257,7 @@ class PhaseLoop:
                     done = state.iteration = step + 1
                     self._tick()
                     if not math.isfinite(losses["g_loss"]):
-                        raise UserError(f"training diverged at iteration {done} (generator loss "
-                                        f"{losses['g_loss']}); try a lower --lr, or resume from {self.last_path} "
-                                        f"with one")
+                        raise UserError(self._diverged(done, losses["g_loss"]))
                     for k, v in losses.items():
                         sums[k] = sums.get(k, 0.0) + v
                     count += 1
@@ -277,6 +275,12 @@ class PhaseLoop:
                         raise TrainingInterrupted(stop[0], done, self.last_path)
         finally:
             bar.close()
+
+    def _diverged(self, iteration: int, loss: float) -> str:
+        kept = (f"the last checkpoint, {self.last_path}, is intact" if self.last_path.is_file()
+                else "no checkpoint had been saved yet")
+        return (f"training diverged at iteration {iteration} (generator loss {loss}); {kept}; train again with a "
+                f"lower --lr (a new run: --resume keeps the run's learning rate)")
 
     def validate(self) -> float:
         """Validation PSNR (and SSIM, images) of the current generator, logged; saves `best` when it is the best

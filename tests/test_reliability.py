@@ -113,3 +113,18 @@ def test_offline_message_names_the_ways_without_download(monkeypatch: pytest.Mon
     with pytest.raises(UserError) as info:
         check_vgg_available(None)
     assert "--content-loss mse" in str(info.value) and "--vgg-weights random" in str(info.value)
+
+
+def test_divergence_message_says_what_was_kept(tiny_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from srcore.config import preset_config
+    from srcore.errors import UserError
+    from torch_srgan.train import train
+
+    cfg = preset_config("smoke", "srresnet", data=str(tiny_data), out=str(tmp_path / "r"), lr=1e30, device="cpu",
+                        iterations=6, tensorboard=False).validate()
+    with pytest.raises(UserError, match="diverged at iteration") as info:
+        train(cfg)
+    assert "\n" not in str(info.value) and "lower --lr" in str(info.value)
+    saved = (tmp_path / "r" / "last.pth").is_file()
+    assert ("is intact" in str(info.value)) == saved and ("no checkpoint" in str(info.value)) == (not saved)
