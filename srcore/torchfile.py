@@ -45,35 +45,56 @@ class _Storage:
     """
 
     def __init__(self, dtype: np.dtype, numel: int, parent: tuple[_Storage, int] | None = None) -> None:
-        self.dtype, self.numel, self.parent = dtype, numel, parent
+        self.dtype, self.numel, self.parent = dtype, _count(numel, "storage size"), parent
         self.data: np.ndarray | None = None
 
     def array(self) -> np.ndarray:
         if self.parent is not None:
             root, offset = self.parent
-            flat = root.array()[offset:offset + self.numel]
+            whole = root.array()
+            if _count(offset, "storage offset") + self.numel > whole.size:
+                raise TorchFileError("a storage view reaches past the end of its storage")
+            flat = whole[offset:offset + self.numel]
         else:
             flat = self.data
         if flat is None:
             raise TorchFileError("a tensor's storage is missing from the file")
+        if flat.size != self.numel:
+            raise TorchFileError("a storage holds fewer values than the file says")
         return flat
 
 
+def _count(value: Any, what: str) -> int:
+    """A non-negative int from the file, or TorchFileError: offsets, sizes and strides are never trusted."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TorchFileError(f"invalid {what} {value!r} in the file")
+    return value
+
+
 class _LazyTensor:
-    def __init__(self, storage: _Storage, offset: int, size: tuple, stride: tuple) -> None:
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+    def __init__(self, storage: Any, offset: Any, size: Any, stride: Any) -> None:
+        if not isinstance(storage, _Storage) or not isinstance(size, tuple | list) \
+                or not isinstance(stride, tuple | list) or len(size) != len(stride):
+            raise TorchFileError("a tensor record is malformed")
+        self.storage, self.offset = storage, _count(offset, "tensor offset")
+        self.size = tuple(_count(n, "tensor size") for n in size)
+        self.stride = tuple(_count(s, "tensor stride") for s in stride)
 
     def materialise(self) -> np.ndarray:
+        """The tensor's values, read only from inside its storage (checked before any array is made)."""
         flat = self.storage.array()
-        if not self.size:
-            return np.array(flat[self.offset])
-        need = self.offset + 1 + sum((n - 1) * s for n, s in zip(self.size, self.stride) if n > 0)
         if any(n == 0 for n in self.size):
             return np.empty(self.size, flat.dtype)
-        if need > flat.size:
+        elements = int(np.prod(self.size, dtype=object))
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+        if last >= flat.size:
             raise TorchFileError("a tensor reaches past the end of its storage")
+        if elements > flat.size:  # only broadcast (stride-0) views exceed their storage; checkpoints hold none
+            raise TorchFileError("a tensor claims more values than its storage holds")
+        if not self.size:
+            return np.array(flat[self.offset])
         view = np.lib.stride_tricks.as_strided(flat[self.offset:], shape=self.size,
-                                               strides=[s * flat.itemsize for s in self.stride])
+                                               strides=[s * flat.itemsize for s in self.stride], writeable=False)
         return np.array(view)
 
 
@@ -110,6 +131,8 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         if not isinstance(pid, tuple) or not pid or _ascii(pid[0]) != "storage":
             raise TorchFileError("the file contains objects other than tensors")
+        if len(pid) < 5:
+            raise TorchFileError("a storage record is malformed")
         storage_type, key, _location, numel = pid[1:5]
         if not isinstance(storage_type, _StorageType):
             raise TorchFileError(f"unsupported tensor type {storage_type!r}")
@@ -119,6 +142,8 @@ class _Unpickler(pickle.Unpickler):
         storage = self.storages[key]
         view = pid[5] if len(pid) > 5 else None
         if view is not None:  # legacy format: a view into another storage (very old files)
+            if not isinstance(view, tuple) or len(view) != 3:
+                raise TorchFileError("a storage view record is malformed")
             _view_key, offset, size = view
             return _Storage(storage.dtype, int(size), parent=(storage, int(offset)))
         return storage
@@ -182,6 +207,8 @@ def _read_legacy(f: BinaryIO) -> Any:
         if count.size != 1:
             raise TorchFileError("truncated file")
         n = int(count[0])
+        if n != st.numel:
+            raise TorchFileError("a storage's size differs from the one its tensors were given")
         dtype = st.dtype.newbyteorder("<" if little else ">")
         raw = f.read(n * dtype.itemsize)
         if len(raw) != n * dtype.itemsize:
@@ -205,6 +232,6 @@ def read_torch_file(path: str | Path) -> Any:
     except TorchFileError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-            zipfile.BadZipFile, UnicodeDecodeError) as e:
+            zipfile.BadZipFile, UnicodeDecodeError, RecursionError, OverflowError, MemoryError, OSError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TorchFileError(f"not a readable PyTorch tensor file ({detail[:160]})") from None
