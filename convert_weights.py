@@ -1,15 +1,15 @@
-"""Convert checkpoints between PyTorch, Keras and the backend-neutral .npz (directions from the file names).
+"""Convert checkpoints between PyTorch, Keras and the backend-neutral format (directions from the file names).
 
     python convert_weights.py runs/x/srresnet/last.pth last_keras.weights.h5    # PyTorch -> Keras
     python convert_weights.py runs/y/srgan/last.weights.h5 srgan.pth             # Keras -> PyTorch
-    python convert_weights.py runs/x/srresnet/last.pth srresnet_x4.npz           # -> backend-neutral
-    python convert_weights.py srresnet_x4.npz srresnet_x4.weights.h5             # neutral -> Keras
-    python convert_weights.py --vgg19 vgg19-dcbb9e9d.pth vgg19_torchvision.npz   # torchvision VGG19 -> .npz
+    python convert_weights.py runs/x/srresnet/last.pth srresnet_x4.safetensors   # -> backend-neutral
+    python convert_weights.py srresnet_x4.safetensors srresnet_x4.weights.h5     # neutral -> Keras
+    python convert_weights.py --vgg19 vgg19-dcbb9e9d.pth vgg19.safetensors       # torchvision VGG19 -> neutral
 
 File types: .pth (PyTorch), NAME.weights.h5 or NAME.json (Keras: NAME.weights.h5, NAME.state.npz and
-NAME.json are written), .npz (backend-neutral: torch-layout arrays + the metadata). The generator and,
-for SRGAN checkpoints, the discriminator are converted; optimizer state is not. The metadata is kept;
-"trained_backend" records where the weights were trained.
+NAME.json are written), .safetensors or .npz (backend-neutral: torch-layout tensors + the metadata).
+The generator and, for SRGAN checkpoints, the discriminator are converted (--generator-only: the generator);
+optimizer state is not. The metadata is kept; "trained_backend" records where the weights were trained.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from srcore.errors import run_cli
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="IN", help="checkpoint to convert (.pth, .weights.h5/.json, .npz)")
+    p.add_argument("input", metavar="IN", help="checkpoint to convert (.pth, .weights.h5/.json, .safetensors, .npz)")
     p.add_argument("output", metavar="OUT", help="file to write; its name picks the format")
     p.add_argument("--vgg19", action="store_true",
-                   help="IN is a torchvision VGG19 state dict (vgg19-dcbb9e9d.pth); OUT a .npz for --vgg-weights")
+                   help="IN is a torchvision VGG19 state dict (vgg19-dcbb9e9d.pth); OUT a .safetensors/.npz for "
+                        "--vgg-weights")
     p.add_argument("--generator-only", action="store_true",
                    help="leave the discriminator out (an SRGAN checkpoint's ~6 MB generator: what inference and "
                         "--pretrained use; how results/weights/ are made)")

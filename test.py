@@ -21,7 +21,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     what.add_argument("--bicubic", action="store_true", help="score MATLAB-compatible bicubic upscaling")
     p.add_argument("--backend", choices=("torch", "keras"),
                    help="backend that runs the checkpoint (default: the one that trained it); a checkpoint in "
-                        "the other backend's format, or a backend-neutral .npz, is converted in memory")
+                        "the other backend's format, or a backend-neutral .safetensors/.npz, is converted in memory")
     p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py (default data/)")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4),

@@ -47,7 +47,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--save-every", type=int)
     g.add_argument("--vgg-weights", metavar="PATH|keras-imagenet|random",
                    help="VGG19 of the perceptual loss; default: torchvision's ImageNet weights in both backends "
-                        "(downloaded into torch.hub's cache). PATH: a VGG19 .pth, or the .npz of "
+                        "(downloaded into torch.hub's cache). PATH: a VGG19 .pth, or the .safetensors/.npz of "
                         "convert_weights.py --vgg19 (both backends), or a Keras .h5 (keras). 'keras-imagenet': "
                         "Keras' own ImageNet VGG19 (keras only; caffe preprocessing, NOT comparable with torch). "
                         "'random' is for smoke tests only and makes the perceptual loss meaningless")

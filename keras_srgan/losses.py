@@ -62,7 +62,7 @@ def vgg_source(weights: str | None) -> tuple[str, str]:
         return "random", "torch"
     if weights == KERAS_IMAGENET or str(weights).lower().endswith(".h5"):
         return "keras", "caffe"
-    if str(weights).lower().endswith((".pth", ".pt", ".npz")):
+    if str(weights).lower().endswith((".pth", ".pt", ".safetensors", ".npz")):
         return "torchvision", "torch"
     raise UserError(f"--vgg-weights {weights}: expected a VGG19 file (.pth or .npz in torchvision's layout, or a "
                     f"Keras .h5), '{KERAS_IMAGENET}' or 'random'")

@@ -1,6 +1,6 @@
 """What make_figures.py does: training curves from run logs, and visual comparisons from shipped weights.
 
-Every figure is drawn from files (JSONL logs, `.npz` weights, prepared benchmark images); nothing is typed in.
+Every figure is drawn from files (JSONL logs, `.safetensors` weights, prepared benchmark images); nothing is typed in.
 """
 
 from __future__ import annotations
@@ -156,8 +156,8 @@ def run_figures(args: Any) -> list[Path]:
         raise UserError(f"--images: {' '.join(missing)} not in the prepared benchmarks of {args.data}")
     bicubic = bicubic_sr_function(4)
     for backend, (_, label) in BACKEND_STYLE.items():
-        models = {"SRResNet": weights / f"{shipped_name('srresnet', backend)}.npz",
-                  "SRGAN": weights / f"{shipped_name('srgan', backend)}.npz"}
+        models = {"SRResNet": weights / f"{shipped_name('srresnet', backend)}.safetensors",
+                  "SRGAN": weights / f"{shipped_name('srgan', backend)}.safetensors"}
         if not all(p.is_file() for p in models.values()):
             print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in models.values())}")
             continue

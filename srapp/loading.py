@@ -46,5 +46,5 @@ def _checkpoint_kind(path: str | Path) -> str:
     kind = checkpoint_format(path)
     if kind is None:
         raise UserError(f"--weights {path}: not a checkpoint file name; expected .pth (PyTorch), "
-                        ".weights.h5 (Keras) or .npz (backend-neutral)")
+                        ".weights.h5 (Keras) or .safetensors / .npz (backend-neutral)")
     return kind

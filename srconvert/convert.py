@@ -4,7 +4,7 @@ File types, from the name (srcore.checkpoint.checkpoint_format):
     .pth / .pt                          PyTorch checkpoint (torch_srgan/checkpoint.py)
     NAME.weights.h5 / NAME.json /       Keras checkpoint (keras_srgan/checkpoint.py: the three files
     NAME.state.npz                      NAME.weights.h5, NAME.state.npz, NAME.json)
-    other .npz                          backend-neutral file (srcore/neutral.py)
+    .safetensors, other .npz            backend-neutral file (srcore/neutral.py)
 
 Everything goes through the neutral groups {"generator": {torch key: array}, "discriminator": ...}.
 Reading a .pth uses srcore.torchfile (no torch); writing one imports torch; a Keras file either
@@ -44,7 +44,7 @@ def require_kind(path: str | Path, what: str) -> str:
     kind = checkpoint_format(path)
     if kind is None:
         raise UserError(f"{what} {path}: unknown file type; expected .pth (PyTorch), NAME.weights.h5 (Keras) "
-                        f"or .npz (backend-neutral)")
+                        f"or .safetensors / .npz (backend-neutral)")
     return kind
 
 
@@ -135,7 +135,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False,
     src_kind, dst_kind = require_kind(src, "IN"), require_kind(dst, "OUT")
     if not Path(src).is_file():
         raise UserError(f"IN {src}: no such file")
-    if src_kind == dst_kind:
+    if src_kind == dst_kind and not (src_kind == "neutral" and Path(src).suffix.lower() != Path(dst).suffix.lower()):
         raise UserError(f"IN and OUT are both {FORMAT_NAMES[src_kind]}s: nothing to convert (copy the file "
                         f"instead)")
     outputs = _keras_output_files(dst) if dst_kind == "keras" else [Path(dst)]
@@ -159,8 +159,9 @@ def convert_vgg19(src: str | Path, dst: str | Path, force: bool = False) -> list
     """torchvision VGG19 weights (`.pth`, e.g. vgg19-dcbb9e9d.pth) -> a neutral `.npz` both backends load."""
     from srcore.vgg19 import load_vgg19_arrays
 
-    if not str(dst).lower().endswith(".npz") or str(dst).lower().endswith(".state.npz"):
-        raise UserError(f"OUT {dst}: the VGG19 weights are written as a .npz file (e.g. vgg19_torchvision.npz)")
+    if checkpoint_format(dst) != "neutral":
+        raise UserError(f"OUT {dst}: the VGG19 weights are written as a backend-neutral file (e.g. "
+                        f"vgg19_torchvision.safetensors or .npz)")
     if Path(dst).exists() and not force:
         raise UserError(f"OUT {dst} exists; pass --force to overwrite it")
     arrays = load_vgg19_arrays(src)

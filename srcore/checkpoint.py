@@ -23,8 +23,8 @@ GENERATOR_MODELS = ("srresnet", "srgan")
 # File formats, told apart by name: the one table of checkpoint file suffixes.
 TORCH_SUFFIXES = (".pth", ".pt")
 KERAS_SUFFIXES = (".weights.h5", ".state.npz", ".json")  # the three files of one Keras checkpoint
-NEUTRAL_SUFFIX = ".npz"
-FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral .npz file"}
+NEUTRAL_SUFFIXES = (".safetensors", ".npz")  # the backend-neutral file (srcore/neutral.py), in either container
+FORMAT_NAMES = {"torch": "PyTorch checkpoint", "keras": "Keras checkpoint", "neutral": "backend-neutral file"}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # first bytes of an HDF5 file (Keras weights)
 ZIP_MAGIC = b"PK\x03\x04"  # first bytes of a zip archive (torch.save since PyTorch 1.6, .npz)
 
@@ -40,7 +40,7 @@ def checkpoint_format(path: str | Path) -> str | None:
         return "torch"
     if name.endswith(KERAS_SUFFIXES):
         return "keras"
-    if name.endswith(NEUTRAL_SUFFIX):
+    if name.endswith(NEUTRAL_SUFFIXES):
         return "neutral"
     return None
 

@@ -1,9 +1,12 @@
-"""The backend-neutral weight file: one `.npz` of plain arrays plus the checkpoint metadata as JSON.
+"""The backend-neutral weight file: plain float32 tensors plus the checkpoint metadata as JSON.
 
-Read with ``np.load(allow_pickle=False)``: the file holds numbers and one string, never code.
+Two containers, the same entries: `.safetensors` (the ecosystem's safe tensor format, readable from numpy,
+PyTorch and TensorFlow alike; the metadata is its string header entry `meta_json`) and `.npz` (read with
+``np.load(allow_pickle=False)``; the metadata is a 0-d unicode array `meta_json`). Either holds numbers
+and one string, never code.
 
 Entries
-    meta_json               0-d unicode array: the JSON metadata. Checkpoints: srcore.checkpoint's dict
+    meta_json               the JSON metadata. Checkpoints: srcore.checkpoint's dict
                             (backend = "neutral", trained_backend = where it was trained); VGG19 weights:
                             {"format": "srgan-repro-vgg19", ...}.
     <group>.<torch key>     one float32 array per tensor; <group> is "generator", "discriminator" (SRGAN
@@ -40,51 +43,85 @@ CHECKPOINT_GROUPS = ("generator", "discriminator")
 Groups = dict[str, dict[str, np.ndarray]]  # group -> torch key -> array
 
 
+def _is_safetensors(path: str | Path) -> bool:
+    return str(path).lower().endswith(".safetensors")
+
+
 def save_neutral(path: str | Path, meta: dict[str, Any], groups: Groups) -> Path:
-    """Write `groups` and `meta` to the .npz `path` atomically (never a half-written file)."""
-    arrays: dict[str, np.ndarray] = {META_KEY: np.array(json.dumps(meta, sort_keys=True))}
-    for group, tensors in groups.items():
-        for key, value in tensors.items():
-            arrays[f"{group}.{key}"] = np.ascontiguousarray(value, dtype=np.float32)
+    """Write `groups` and `meta` to `path` (.safetensors or .npz, from the name) atomically."""
+    arrays = {f"{group}.{key}": np.ascontiguousarray(value, dtype=np.float32)
+              for group, tensors in groups.items() for key, value in tensors.items()}
+    text = json.dumps(meta, sort_keys=True)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        if _is_safetensors(path):
+            from safetensors.numpy import save
+
+            f.write(save(arrays, metadata={META_KEY: text}))
+        else:
+            np.savez(f, **{META_KEY: np.array(text)}, **arrays)
     return path
 
 
-def read_npz(path: str | Path) -> tuple[dict[str, Any], Groups]:
-    """(meta dict, groups) of a neutral file, unvalidated; one-line CheckpointError if unreadable."""
+def _grouped(named: dict[str, np.ndarray]) -> Groups:
+    groups: Groups = {}
+    for name, value in named.items():
+        group, _, key = name.partition(".")
+        groups.setdefault(group, {})[key] = value
+    return groups
+
+
+def _read_safetensors(p: Path) -> tuple[str, Groups]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            text = (f.metadata() or {}).get(META_KEY)
+            if text is None:
+                raise CheckpointError(f"{p}: not a backend-neutral weight file of this project (no {META_KEY})")
+            return text, _grouped({k: f.get_tensor(k) for k in f.keys()})
+    except (SafetensorError, OSError, ValueError) as e:
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{p}: not a readable .safetensors file (damaged or truncated?): "
+                              f"{detail[:200]}") from None
+
+
+def read_neutral(path: str | Path) -> tuple[dict[str, Any], Groups]:
+    """(meta dict, groups) of a neutral file (.safetensors or .npz), unvalidated; one-line CheckpointError if
+    unreadable."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such file")
+    if _is_safetensors(p):
+        text, groups = _read_safetensors(p)
+        return _parse_meta(p, text), groups
     try:
         with np.load(p, allow_pickle=False) as z:
             if META_KEY not in z.files:
                 raise CheckpointError(f"{p}: not a backend-neutral weight file of this project (no {META_KEY})")
             text = str(z[META_KEY][()])
-            groups: Groups = {}
-            for name in z.files:
-                if name == META_KEY:
-                    continue
-                group, _, key = name.partition(".")
-                groups.setdefault(group, {})[key] = z[name]
+            groups = _grouped({name: z[name] for name in z.files if name != META_KEY})
     except CheckpointError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{p}: not a readable .npz weight file (damaged or truncated?): {detail[:200]}") from None
+    return _parse_meta(p, text), groups
+
+
+def _parse_meta(p: Path, text: str) -> dict[str, Any]:
     try:
         meta = json.loads(text)
     except ValueError:
         raise CheckpointError(f"{p}: its metadata is not valid JSON; the file is damaged") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{p}: its metadata is not a JSON object; the file is damaged")
-    return meta, groups
+    return meta
 
 
 def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, Any], Groups]:
     """(meta, groups) of a neutral checkpoint file, validated: metadata and a generator are required."""
-    meta, groups = read_npz(path)
+    meta, groups = read_neutral(path)
     if meta.get("format") == VGG19_FORMAT:
         raise CheckpointError(f"{path}: this holds VGG19 loss-network weights (use it with --vgg-weights), "
                               f"not a super-resolution checkpoint")
@@ -99,10 +136,10 @@ def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, 
 
 def load_vgg19(path: str | Path) -> dict[str, np.ndarray]:
     """The torchvision-layout VGG19 arrays ("features.N.weight"/"bias") of a neutral VGG19 file."""
-    meta, groups = read_npz(path)
+    meta, groups = read_neutral(path)
     if meta.get("format") != VGG19_FORMAT or "vgg19" not in groups:
         raise CheckpointError(f"--vgg-weights {path}: not a VGG19 weight file (expected one written by "
-                              f"python convert_weights.py --vgg19 IN.pth OUT.npz)")
+                              f"python convert_weights.py --vgg19 IN.pth OUT.safetensors)")
     return groups["vgg19"]
 
 

@@ -90,7 +90,7 @@ def load_vgg19_arrays(path: str | Path) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"--vgg-weights {p}: no such file")
-    if p.name.lower().endswith(".npz"):
+    if p.name.lower().endswith((".safetensors", ".npz")):
         return feature_arrays(neutral.load_vgg19(p), p)
     try:
         state = read_torch_file(p)

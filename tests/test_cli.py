@@ -97,9 +97,9 @@ def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
 
 
 def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, tmp_path):
-    """--pretrained takes a backend-neutral .npz (here the shipped PyTorch SRResNet, trained into Keras): the
+    """--pretrained takes a backend-neutral file (here the shipped PyTorch SRResNet, trained into Keras): the
     generator size comes from the file, the conversion lands in the run folder; a mismatch stops before data work."""
-    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.npz")
+    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
     out = tmp_path / "gan"
     p = run(str(REPO / "trains.py"), "--backend", "keras", "--model", "srgan", "--pretrained", shipped, "--preset",
             "smoke", "--iterations", "2", "--content-loss", "mse", "--data", str(tiny_data), "--out", str(out),

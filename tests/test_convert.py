@@ -116,6 +116,29 @@ def test_reading_and_neutral_writing_need_no_framework(torch_srgan_ckpt: Path, t
             np.testing.assert_array_equal(groups[group][k], v.numpy())
 
 
+def test_safetensors_is_a_neutral_format_read_by_the_ecosystem(torch_srgan_ckpt: Path, tmp_path: Path) -> None:
+    """.pth -> .safetensors -> Keras -> .safetensors: the same tensors; the file is plain safetensors (readable by
+    the safetensors package alone, metadata in its header) and runs in both backends."""
+    from safetensors.numpy import load_file
+
+    st, keras_ckpt, back = tmp_path / "a.safetensors", tmp_path / "k.weights.h5", tmp_path / "b.safetensors"
+    assert convert_main([str(torch_srgan_ckpt), str(st)]) == 0
+    assert convert_main([str(st), str(keras_ckpt)]) == 0
+    assert convert_main([str(keras_ckpt), str(back)]) == 0
+    raw = load_file(str(back))
+    sd = _torch_states(torch_srgan_ckpt)
+    for k, v in sd["generator"].items():
+        if not k.endswith("num_batches_tracked"):
+            np.testing.assert_allclose(raw[f"generator.{k}"], v.numpy(), atol=1e-6)
+    meta, groups = neutral.load_neutral(back)
+    assert meta["trained_backend"] == "torch" and set(groups) == {"generator", "discriminator"}
+    assert file_kind(back) == "neutral"
+    (tmp_path / "junk.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(UserError, match="junk.safetensors") as info:
+        neutral.load_neutral(tmp_path / "junk.safetensors")
+    assert "\n" not in str(info.value)
+
+
 def test_generator_only_export(torch_srgan_ckpt: Path, tmp_path: Path) -> None:
     """--generator-only: the shipped-weights form of an SRGAN checkpoint, without its large discriminator."""
     out = tmp_path / "g.npz"

@@ -47,11 +47,11 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
         for backend in ("torch", "keras"):
             _log(logs / f"{shipped_name(model, backend)}.jsonl", adversarial=model == "srgan")
         pth = Trainer(preset_config("smoke", "srresnet", device="cpu")).save(tmp_path / f"{model}.pth", RunState(4))
-        npz = weights / f"{shipped_name(model, 'torch')}.npz"
-        assert subprocess.run([sys.executable, str(REPO / "convert_weights.py"), str(pth), str(npz)],
+        shipped = weights / f"{shipped_name(model, 'torch')}.safetensors"
+        assert subprocess.run([sys.executable, str(REPO / "convert_weights.py"), str(pth), str(shipped)],
                               capture_output=True, timeout=300).returncode == 0
-    (weights / "unrelated.npz").write_bytes(b"")  # only the shipped names are read
-    shutil.copy(weights / "srgan_x4_torch_quick_mse.npz", weights / "extra.npz")
+    (weights / "unrelated.safetensors").write_bytes(b"")  # only the shipped names are read
+    shutil.copy(weights / "srgan_x4_torch_quick_mse.safetensors", weights / "extra.safetensors")
     p = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights", str(weights),
                         "--data", str(tiny_data), "--images", "Tiny/000", "--out", str(out), "--device", "cpu"],
                        capture_output=True, text=True, timeout=600)

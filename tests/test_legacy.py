@@ -46,19 +46,25 @@ def test_old_run_folder_resumes_to_the_same_numbers_and_scores(backend: str, tin
     assert np.isfinite(row["psnr"]) and row["psnr"] > 10
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "results" / "weights").glob("*.npz")))
-def test_shipped_weights_load_and_agree_in_both_backends(name: str) -> None:
-    """Every shipped backend-neutral generator loads in both backends and computes the same image there."""
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "results" / "weights").glob("*.safetensors")))
+def test_shipped_weights_load_and_agree_in_both_backends(name: str, tmp_path: Path) -> None:
+    """Every shipped backend-neutral generator loads in both backends and computes the same image there, also
+    from the .npz container the weights were first shipped in."""
     pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
     from srapp.loading import load_sr_model
+    from srconvert.convert import convert_checkpoint
 
     path = str(REPO / "results" / "weights" / name)
+    npz = tmp_path / name.replace(".safetensors", ".npz")
+    convert_checkpoint(path, npz)
     lr = np.random.default_rng(0).random((1, 12, 10, 3), dtype=np.float32)
     outs = {}
-    for backend in ("torch", "keras"):
-        upscale, meta, run_backend = load_sr_model(path, backend, "cpu", None)
+    for backend, weights in (("torch", path), ("keras", path), ("torch", str(npz))):
+        upscale, meta, run_backend = load_sr_model(weights, backend, "cpu", None)
         assert run_backend == backend and meta["scale"] == 4
-        outs[backend] = upscale(lr)
-    assert outs["torch"].shape == (1, 48, 40, 3)
-    np.testing.assert_allclose(outs["torch"], outs["keras"], atol=1e-4)
+        outs[(backend, weights)] = upscale(lr)
+    torch_out = outs[("torch", path)]
+    assert torch_out.shape == (1, 48, 40, 3)
+    np.testing.assert_allclose(torch_out, outs[("keras", path)], atol=1e-4)
+    np.testing.assert_array_equal(torch_out, outs[("torch", str(npz))])

@@ -95,7 +95,7 @@ def _load_state_dict(weights: str | None) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"the VGG19 weights for the perceptual loss are not at {path}; run check_vgg_available "
                         f"first (trains.py does), which downloads {VGG19_URL}, or {_how_to_supply()}")
-    if path.name.lower().endswith(".npz"):  # the backend-neutral VGG19 file of convert_weights.py --vgg19
+    if path.name.lower().endswith((".safetensors", ".npz")):  # the neutral VGG19 file of convert_weights.py --vgg19
         return {k: torch.from_numpy(v) for k, v in load_vgg19_arrays(path).items()}
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
