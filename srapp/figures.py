@@ -17,6 +17,25 @@ from srcore.errors import UserError
 BACKEND_STYLE = {"torch": ("tab:red", "PyTorch"), "keras": ("tab:blue", "Keras")}
 
 
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, title: str, fontsize: int, out: str | Path) -> Path:
+    fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a run's log.jsonl; one-line error when it is missing or damaged."""
     p = Path(path)
@@ -37,11 +56,7 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarra
 def plot_curves(logs: dict[str, Path], panels: Sequence[tuple[str, Sequence[str]]], title: str,
                 out: str | Path) -> Path:
     """One figure: a panel per (ylabel, keys), each backend's log in its colour (dashed for a second key)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for backend, path in logs.items():
         rows = read_log(path)
@@ -57,13 +72,7 @@ def plot_curves(logs: dict[str, Path], panels: Sequence[tuple[str, Sequence[str]
             ax.grid(alpha=0.3)
     for ax in axes[0]:
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, title, 10, out)
 
 
 def textured_crop(hr: np.ndarray, size: int) -> tuple[int, int]:
@@ -87,12 +96,9 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
 
     `images`: (name, HR image, {method: SR image}) with every SR image the size of the HR one.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from srcore.metrics import psnr
+
+    plt = _pyplot()
 
     columns = ["HR"] + list(images[0][2])
     fig, axes = plt.subplots(len(images), len(columns), figsize=(2.4 * len(columns), 2.8 * len(images)),
@@ -111,13 +117,7 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
                 ax.set_title(f"{method}\n{psnr(sr_crop, hr_crop, crop_border=0):.2f} dB", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, title, 9, out)
 
 
 def shipped_name(model: str, backend: str) -> str:
