@@ -1,0 +1,132 @@
+"""What benchmark.py does: speed and memory of each backend's training step and inference, into speed.md.
+
+Each measurement runs in its own process (benchmark.py --child BACKEND WHAT) so peak memory and thread pools
+are clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srcore.checkpoint import cpu_description
+from srcore.fileio import atomic_write_text, check_writable
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmark.py"
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None, xla: bool) -> dict:
+    """Runs inside the child process: one measurement, returned as a dict."""
+    import resource
+
+    from srapp.backends import backend_module
+    from srcore.config import preset_config
+
+    rng = np.random.default_rng(0)
+    if what in ("srresnet", "srgan"):
+        cfg = preset_config("paper", what, backend=backend, device=device, vgg_weights="random",
+                            out="/tmp/srgan-benchmark", xla=xla)
+        trainer = backend_module(backend, "train").Trainer(cfg)
+        b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
+        lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
+        hr = rng.random((b, p, p, 3), dtype=np.float32) * 2 - 1
+        for i in range(warmup):
+            trainer.train_batch(lr, hr, step=i)
+        t0 = time.perf_counter()
+        for i in range(warmup, warmup + steps):
+            trainer.train_batch(lr, hr, step=i)
+        dt = time.perf_counter() - t0
+        value, unit = b * steps / dt, "samples/s"
+    else:
+        models = backend_module(backend, "models")
+        gen = models.build_generator(scale=4)
+        upscale = backend_module(backend, "inference").make_upscaler(gen, device=device)
+        lr = rng.random((1, size, size, 3), dtype=np.float32)
+        for _ in range(warmup):
+            upscale(lr)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            upscale(lr)
+        dt = time.perf_counter() - t0
+        value, unit = steps * (size * 4) ** 2 / 1e6 / dt, "output MP/s"
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"backend": _label(backend, what, xla), "what": what, "value": value, "unit": unit, "peak_mb": peak_mb,
+            "seconds_per_step": dt / steps}
+
+
+def _label(backend: str, what: str, xla: bool) -> str:
+    """Keras training is measured with and without XLA; the label says which."""
+    return f"{backend} ({'XLA' if xla else 'no XLA'})" if backend == "keras" and what != "inference" else backend
+
+
+def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool) -> dict:
+    cmd = [sys.executable, str(SCRIPT), "--child", backend, what, "--steps", str(args.steps), "--warmup",
+           str(args.warmup), "--size", str(args.size)] + (["--device", args.device] if args.device else [])
+    cmd += [] if xla else ["--no-xla"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        last_line = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"backend": _label(backend, what, xla), "what": what, "error": last_line}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_report(path: Path, rows: list[dict], gflops: float, args: argparse.Namespace) -> None:
+    labels = {"srresnet": "train SRResNet-MSE step (batch 16, 96x96)", "srgan": "train SRGAN step (VGG54 + D)",
+              "inference": f"inference {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}"}
+    lines = ["# Speed", "",
+             f"Machine: {cpu_description()}, "
+             f"fp32 matmul {gflops:.0f} GFLOP/s (numpy 2048x2048). Device: {args.device or 'default'}.", "",
+             f"Command: `python benchmark.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d')}); paper "
+             "architecture (16 blocks, 64 channels, x4); each figure is the mean of "
+             f"{args.steps} steps after {args.warmup} warm-up steps, in a fresh process (peak RSS of that process). "
+             "The SRGAN step's VGG19 has random weights: the same cost as the ImageNet ones.",
+             "", "| measurement | backend | speed | s/step | peak memory |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {labels[r['what']]} | {r['backend']} | failed: {r['error']} | | |")
+        else:
+            lines.append(f"| {labels[r['what']]} | {r['backend']} | {r['value']:.2f} {r['unit']} | "
+                         f"{r['seconds_per_step']:.3f} | {r['peak_mb']:.0f} MB |")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def run_benchmark(args: Any) -> None:
+    """A child's one measurement (printed as JSON), or every measurement into the report `args.out`."""
+    if args.child:
+        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla)))
+        return
+    check_writable(Path(args.out).parent, "--out")  # before minutes of measuring
+    gflops = matmul_gflops()
+    print(f"fp32 matmul: {gflops:.0f} GFLOP/s")
+    rows = []
+    for what in args.what:
+        for backend in args.backends:
+            xlas = [True] if backend != "keras" or what == "inference" else \
+                {"both": [True, False], "on": [True], "off": [False]}[args.keras_xla]
+            for xla in xlas:
+                r = run_child(backend, what, args, xla)
+                print(r, flush=True)
+                rows.append(r)
+    write_report(Path(args.out), rows, gflops, args)
+    print(f"wrote {args.out}")
+
