@@ -111,21 +111,29 @@ class PatchSampler:
         self.scale, self.patch_size, self.batch_size = scale, patch_size, batch_size
         self.seed, self.rank, self.augment = seed, rank, augment
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(lr, hr): float32 NHWC, lr in [0, 1] of side patch/scale, hr in [-1, 1] of side patch."""
+    def batch(self, step: int, shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+        """(lr, hr): float32 NHWC, lr in [0, 1] of side patch/scale, hr in [-1, 1] of side patch.
+
+        `shard` (i, n): only the i-th of n equal slices of the batch, the same samples as that slice of
+        the whole batch: the batch of a step does not depend on how many workers share it.
+        """
+        part, parts = shard
+        if self.batch_size % parts:
+            raise UserError(f"the batch of {self.batch_size} does not split evenly over {parts} workers")
         rng = np.random.default_rng([self.seed, self.rank, step])
         n, p, s = self.batch_size, self.lr_patch, self.scale
         idx = rng.integers(0, len(self.lr), size=n)
         uy, ux = rng.random(n), rng.random(n)
         tf = rng.integers(0, 8, size=n) if self.augment else np.zeros(n, dtype=np.int64)
-        lr_b = np.empty((n, p, p, 3), np.uint8)
-        hr_b = np.empty((n, p * s, p * s, 3), np.uint8)
-        for k in range(n):
+        mine = range(part * n // parts, (part + 1) * n // parts)
+        lr_b = np.empty((len(mine), p, p, 3), np.uint8)
+        hr_b = np.empty((len(mine), p * s, p * s, 3), np.uint8)
+        for j, k in enumerate(mine):
             lr_im, hr_im = self.lr[idx[k]], self.hr[idx[k]]
             y = int(uy[k] * (lr_im.shape[0] - p + 1))
             x = int(ux[k] * (lr_im.shape[1] - p + 1))
-            lr_b[k] = augment(lr_im[y:y + p, x:x + p], int(tf[k]))
-            hr_b[k] = augment(hr_im[y * s:(y + p) * s, x * s:(x + p) * s], int(tf[k]))
+            lr_b[j] = augment(lr_im[y:y + p, x:x + p], int(tf[k]))
+            hr_b[j] = augment(hr_im[y * s:(y + p) * s, x * s:(x + p) * s], int(tf[k]))
         return lr_to_input(lr_b), hr_to_target(hr_b)
 
 

@@ -65,3 +65,18 @@ def test_load_pairs_from_prepared_folder(tiny_data):
     assert len(load_pairs(tiny_data, "val", 4, limit=2)[0]) == 2
     with pytest.raises(UserError, match="prepare_bsd500"):
         load_pairs(tiny_data, "train", 2)
+
+
+def test_shards_are_slices_of_the_whole_batch() -> None:
+    """For distributed training: worker i of n gets exactly rows [i*b/n, (i+1)*b/n) of the whole batch."""
+    rng = np.random.default_rng(1)
+    hr = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(3)]
+    lr = [h[::4, ::4].copy() for h in hr]
+    sampler = PatchSampler(hr, lr, 4, 16, 6, seed=3)
+    whole_lr, whole_hr = sampler.batch(7)
+    for n in (1, 2, 3, 6):
+        parts = [sampler.batch(7, shard=(i, n)) for i in range(n)]
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), whole_lr)
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), whole_hr)
+    with pytest.raises(UserError, match="split evenly"):
+        sampler.batch(0, shard=(0, 4))
