@@ -6,6 +6,7 @@ The backend's `train(cfg)` is imported by name only when a phase runs, so this m
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from pathlib import Path
@@ -59,8 +60,9 @@ def plan_phases(args: Any) -> list[TrainConfig]:
     return phases
 
 
+@functools.lru_cache(maxsize=4)  # planning and checking both ask; the file is read once
 def pretrained_meta(path: str) -> dict[str, Any]:
-    """The metadata of a --pretrained checkpoint of any format (PyTorch, Keras, backend-neutral .npz)."""
+    """The metadata of a --pretrained checkpoint of any format (PyTorch, Keras, backend-neutral)."""
     from srconvert.convert import read_checkpoint
 
     if not Path(path).is_file():
