@@ -1,0 +1,36 @@
+"""The headline table of the README quotes results/results.csv exactly: a re-scored row that changes makes
+this fail until the README is updated (no number in the README is typed in)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from srcore.results import read_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_headline_numbers_are_the_csv_rows() -> None:
+    rows = read_rows(REPO / "results" / "results.csv")
+    text = (REPO / "README.md").read_text()
+    table = text.split("<!-- headline:start -->", 1)[1].split("<!-- headline:end -->", 1)[0]
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    datasets = header[1:]
+    checked = 0
+    for line in lines[1:]:  # after the header (the |---| line does not start with "| ")
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        label = cells[0]
+        stem = re.search(r"`(\w+)`", label)
+        if label.startswith("bicubic"):
+            match = [r for r in rows if r["model"] == "bicubic"]
+        elif stem:
+            match = [r for r in rows if Path(r["weights"]).stem == stem.group(1) and r["run_backend"] == r["backend"]]
+        else:
+            continue  # the paper's rows, quoted
+        for dataset, cell in zip(datasets, cells[1:]):
+            (row,) = [r for r in match if r["dataset"] == dataset]
+            assert cell == f"{float(row['psnr']):.2f} / {float(row['ssim']):.4f}", (label, dataset)
+            checked += 1
+    assert checked >= 15  # bicubic, two SRResNet and two SRGAN rows, three sets each
