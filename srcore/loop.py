@@ -203,6 +203,8 @@ class PhaseLoop:
         self.last_path, self.best_path = last_path, best_path
         self.state = RunState()
         self.writers: list[LogWriter] = []
+        self.val_hr: list[np.ndarray] = []
+        self.val_lr: list[np.ndarray] = []
         self._clock = (time.perf_counter(), 0.0)  # (wall clock, state.seconds) when this process started training
 
     def start(self, resume: Path | None) -> None:
