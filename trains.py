@@ -51,6 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "convert_weights.py --vgg19 (both backends), or a Keras .h5 (keras). 'keras-imagenet': "
                         "Keras' own ImageNet VGG19 (keras only; caffe preprocessing, NOT comparable with torch). "
                         "'random' is for smoke tests only and makes the perceptual loss meaningless")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun: BatchNorm statistics over the whole batch (SyncBatchNorm; CUDA only)")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="do not write TensorBoard event files (default: in RUN_DIR/<phase>/tensorboard/)")
     h = p.add_argument_group("hardware")

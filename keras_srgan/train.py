@@ -165,6 +165,7 @@ class Trainer:
                                     name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
         self._upscaler: Upscaler | None = None
+        self.is_main, self.shard = True, (0, 1)  # one worker (tf.distribute: not yet)
 
     @property
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
@@ -200,6 +201,10 @@ class Trainer:
         with on_device(self.device):
             logs = self.model.train_on_batch(lr, hr, return_dict=True)
         return {k: float(v) for k, v in logs.items()}
+
+    def agree(self, flag: bool) -> bool:
+        """True on every worker when `flag` is True on any; with one worker, `flag` itself."""
+        return flag
 
     def upscaler(self) -> Upscaler:
         """The current generator as an upscaler (inference mode); one compiled function, reused."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ def plan_phases(args: Any) -> list[TrainConfig]:
             common["scale"] = meta["scale"]
     out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{common['scale'] or 4}")
     xla = True if getattr(args, "xla", False) else (False if getattr(args, "no_xla", False) else None)
-    common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False))
+    common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False),
+                  sync_bn=bool(getattr(args, "sync_bn", False)))
     if getattr(args, "amp", False) is False:
         common["amp"] = None
     models = ["srresnet"] if args.model == "srresnet" else (["srgan"] if args.pretrained else ["srresnet", "srgan"])
@@ -134,7 +136,7 @@ def load_recipe(resume: str) -> list[TrainConfig]:
 
 # What --resume may change (applied and recorded in recipe.json); every other option is the run's own.
 RESUME_CHANGES = ("iterations", "pretrain_iterations", "data", "device", "amp", "xla", "no_xla", "no_tensorboard",
-                  "val_every", "val_images", "save_every", "vgg_weights")
+                  "val_every", "val_images", "save_every", "vgg_weights", "sync_bn")
 RESUME_FIXED = ("backend", "model", "preset", "out", "pretrained", "scale", "blocks", "channels", "batch_size",
                 "patch_size", "lr", "gan_lr", "content_loss", "seed")
 
@@ -158,6 +160,8 @@ def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[st
             updates["xla"] = bool(given.get("xla"))
         if "no_tensorboard" in given:
             updates["tensorboard"] = False
+        if "sync_bn" in given:
+            updates["sync_bn"] = True
         if cfg is phases[-1] and "iterations" in given:
             updates["iterations"] = given["iterations"]
         if cfg is phases[0] and len(phases) > 1 and "pretrain_iterations" in given:
@@ -188,14 +192,16 @@ def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
         phases = plan_phases(args)
         run_dir = Path(phases[0].out).parent
     first = phases[0]
+    # Under torchrun every worker runs this; only the first writes shared files, and none prepares data.
+    several, main = int(os.environ.get("WORLD_SIZE", "1")) > 1, os.environ.get("RANK", "0") == "0"
     check_writable(run_dir, "--out")
     check_phases(phases)
-    ensure_prepared(first.data, first.scale, may_prepare=not args.resume)
+    ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several)
     if not args.resume:
         for cfg in phases:
             if cfg.pretrained:
                 cfg.pretrained = native_pretrained(cfg)
-    if not args.resume or changes:
+    if main and (not args.resume or changes):
         save_recipe(run_dir, phases)
     train = backend_module(first.backend, "train").train
     ckpt: Path | None = None
@@ -254,8 +260,8 @@ def ensure_prepared(data: str, scale: int, may_prepare: bool = True) -> None:
     if manifest is None and all(d.is_dir() for d in split_dirs(data, "train", scale)):
         return  # prepared by other means (no manifest at all, so not an interrupted run of ours)
     if not may_prepare:
-        raise UserError(f"the run's prepared data is not at {data} (x{scale}) on this machine; pass --data DIR with "
-                        f"the same preparation (prepare_bsd500.py) to --resume")
+        raise UserError(f"no prepared data at {data} (x{scale}) on this machine: with --resume or several workers "
+                        f"it is never prepared on the fly; run prepare_bsd500.py first, or pass --data DIR")
     print(f"prepared data not found in {data}/ (x{scale}); preparing it first with prepare_bsd500.py's defaults")
     key = (manifest or {}).get("key", {})
     scales = sorted({4, scale, *key.get("scales", [])}) if isinstance(key.get("scales"), list) else sorted({4, scale})

@@ -69,6 +69,7 @@ class TrainConfig:
     amp: bool = False
     xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
     tensorboard: bool = True  # TensorBoard event files in the phase folder, beside log.jsonl
+    sync_bn: bool = False  # several workers: BatchNorm statistics over the whole batch (torch: CUDA only)
 
     @property
     def model(self) -> str:

@@ -54,9 +54,18 @@ def tensorboard_tag(name: str) -> str:
 
 
 class Trainer(Protocol):
-    """What a backend's `train.Trainer` provides to the loop."""
+    """What a backend's `train.Trainer` provides to the loop.
+
+    With several workers, `shard` is (this worker, workers), `is_main` marks the one that writes files and
+    validates, `train_batch` returns losses of the whole batch, and `agree` is True everywhere when it is
+    True anywhere. With one: (0, 1), True, and `agree(flag)` is `flag`.
+    """
+
+    is_main: bool
+    shard: tuple[int, int]
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]: ...
+    def agree(self, flag: bool) -> bool: ...
     def upscaler(self) -> Upscaler: ...
     def save(self, path: str | Path, state: RunState) -> Path: ...
     def restore(self, path: str | Path) -> RunState: ...
@@ -110,17 +119,18 @@ class Prefetcher:
     The sampler is a pure function of the step, so the stream is deterministic and can start anywhere.
     """
 
-    def __init__(self, sampler: PatchSampler, start: int, stop: int, depth: int = 3) -> None:
+    def __init__(self, sampler: PatchSampler, start: int, stop: int, depth: int = 3,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(sampler, start, stop), daemon=True,
+        self._thread = threading.Thread(target=self._work, args=(sampler, start, stop, shard), daemon=True,
                                         name="batch-prefetch")
         self._thread.start()
 
-    def _work(self, sampler: PatchSampler, start: int, stop: int) -> None:
+    def _work(self, sampler: PatchSampler, start: int, stop: int, shard: tuple[int, int]) -> None:
         for i in range(start, stop):
             try:
-                item: Any = sampler.batch(i)
+                item: Any = sampler.batch(i, shard)
             except BaseException as e:  # handed to the training loop, which re-raises it
                 item = e
             while not self._stop.is_set():
@@ -230,18 +240,20 @@ class PhaseLoop:
             return None
         train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
         sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
-        self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
         out = Path(cfg.out)
-        out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / CONFIG_FILE)
-        self.writers = [JsonlLog(out / LOG_FILE, keep_until=start)]
-        if extra_writers is not None:
-            self.writers += list(extra_writers(out, start))
+        if self.trainer.is_main:  # one worker validates and writes the run folder
+            self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
+            out.mkdir(parents=True, exist_ok=True)
+            cfg.save(out / CONFIG_FILE)
+            self.writers = [JsonlLog(out / LOG_FILE, keep_until=start)]
+            if extra_writers is not None:
+                self.writers += list(extra_writers(out, start))
         try:
             self._steps(sampler, start, end)
         finally:
             for w in self.writers:
                 w.close()
+        self.trainer.agree(False)  # every worker waits here until the last checkpoint is written
         return self.last_path
 
     def _steps(self, sampler: PatchSampler, start: int, end: int) -> None:
@@ -250,10 +262,11 @@ class PhaseLoop:
         count = 0
         psnr = state.best_psnr
         self._clock = (time.perf_counter(), state.seconds)
+        main = trainer.is_main
         bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it",
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, disable=not main)
         try:
-            with Prefetcher(sampler, start, end) as batches, stop_requests() as stop:
+            with Prefetcher(sampler, start, end, shard=trainer.shard) as batches, stop_requests() as stop:
                 for step in range(start, end):
                     losses = trainer.train_batch(*next(batches), step=step)
                     done = state.iteration = step + 1
@@ -267,14 +280,16 @@ class PhaseLoop:
                         self._log(done, {**{k: v / count for k, v in sums.items()}, "lr": lr_at(cfg, step)})
                         sums, count = {}, 0
                     final = done == cfg.iterations
-                    if done % cfg.val_every == 0 or final:
+                    stopping = trainer.agree(bool(stop))  # all workers stop after the same step
+                    if main and (done % cfg.val_every == 0 or final):
                         psnr = self.validate()
-                    if done % cfg.save_every == 0 or final or done == end or stop:
+                    if main and (done % cfg.save_every == 0 or final or done == end or stopping):
                         trainer.save(self.last_path, state)
                     bar.set_postfix(_postfix(losses, psnr), refresh=False)
                     bar.update(1)
-                    if stop and not final:
-                        raise TrainingInterrupted(stop[0], done, self.last_path)
+                    if stopping and not final:
+                        trainer.agree(False)  # the checkpoint is written before any worker leaves
+                        raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, done, self.last_path)
         finally:
             bar.close()
 

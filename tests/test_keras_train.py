@@ -170,7 +170,7 @@ def test_prefetcher_order_and_errors(tiny_data: Path) -> None:
             np.testing.assert_array_equal(got[1], want[1])
 
     class Broken:
-        def batch(self, i: int):
+        def batch(self, i: int, shard: tuple[int, int] = (0, 1)):
             raise ValueError(f"bad batch {i}")
 
     with Prefetcher(Broken(), 0, 3) as batches, pytest.raises(ValueError, match="bad batch 0"):

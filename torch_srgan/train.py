@@ -28,6 +28,7 @@ from torch_srgan.checkpoint import (
     save_checkpoint,
 )
 from torch_srgan.device import amp_dtype, autocast, describe_device, place, resolve_device, to_tensor
+from torch_srgan.distributed import any_worker, init_distributed_mode, mean_over_workers
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from torch_srgan.models import build_discriminator, build_generator
@@ -40,6 +41,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        self.workers = init_distributed_mode(self.device.type)
+        if self.workers.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.workers.local_rank)  # one GPU per worker
+        self.is_main = self.workers.is_main
+        self.shard = (self.workers.rank, self.workers.world)
         self.device_name = describe_device(self.device)  # recorded in every checkpoint
         self.amp_dtype = amp_dtype(self.device, cfg.amp)
         if cfg.amp and self.amp_dtype is None:
@@ -55,9 +61,23 @@ class Trainer:
         if cfg.adversarial:
             self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
         self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights), self.device)
+        # What trains: the models themselves, or DistributedDataParallel around them under torchrun.
+        self.train_g, self.train_d = self._parallel(self.generator), self._parallel(self.discriminator)
         self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._adam(self.generator)}
         if self.discriminator is not None:
             self.optimizers["optim_d"] = self._adam(self.discriminator)
+
+    def _parallel(self, model: nn.Module | None) -> Any:
+        """`model` wrapped for several workers (SyncBatchNorm first with --sync-bn), or itself for one."""
+        if model is None or self.workers.world == 1:
+            return model
+        if self.cfg.sync_bn:
+            if self.device.type != "cuda":
+                raise UserError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm); on CPUs each worker "
+                                "normalises its own slice of the batch")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     def _adam(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr_at(self.cfg, 0), betas=(0.9, 0.999), eps=1e-8)
@@ -78,23 +98,24 @@ class Trainer:
         optim_g = self.optimizers["optim_g"]
         if self.discriminator is None:
             with autocast(self.device, self.amp_dtype):
-                sr = self.generator(x)
+                sr = self.train_g(x)
                 content = self.content_loss(sr, y)
             self._backward_step(content, optim_g)
             self.scaler.update()
             value = content.item()
-            return {"g_loss": value, "content": value}
+            return mean_over_workers({"g_loss": value, "content": value}, self.workers)
 
         d = self.discriminator
         d.train()
         with autocast(self.device, self.amp_dtype):
-            sr = self.generator(x)
-            real_logits = d(y)
-            fake_logits = d(sr.detach())
+            sr = self.train_g(x)
+            real_logits = self.train_d(y)
+            fake_logits = self.train_d(sr.detach())
         d_loss = discriminator_loss(real_logits, fake_logits)
         self._backward_step(d_loss, self.optimizers["optim_d"])
 
-        # Generator update against the just-updated discriminator; D is frozen so no D gradients are computed.
+        # Generator update against the just-updated discriminator; D is frozen so no D gradients are computed
+        # (and it runs unwrapped: there is nothing of D's to average over the workers).
         d.requires_grad_(False)
         try:
             with autocast(self.device, self.amp_dtype):
@@ -106,12 +127,16 @@ class Trainer:
         finally:
             d.requires_grad_(True)
         self.scaler.update()
-        return {
+        return mean_over_workers({
             "g_loss": g_loss.item(), "content": content.item(), "adv": adv.item(), "d_loss": d_loss.item(),
             # mean D(x) on real and generated patches: a quick view of the balance of the two players
             "d_real": torch.sigmoid(real_logits.float()).mean().item(),
             "d_fake": torch.sigmoid(fake_logits.float()).mean().item(),
-        }
+        }, self.workers)
+
+    def agree(self, flag: bool) -> bool:
+        """True on every worker when `flag` is True on any; with one worker, `flag` itself."""
+        return any_worker(flag, self.workers)
 
     def upscaler(self) -> Upscaler:
         """The current generator as an evaluation upscaler (eval mode inside each call, restored after)."""
