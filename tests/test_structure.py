@@ -33,6 +33,7 @@ TORCH_ONLY = {
     "checkpoint": {"LoadedCheckpoint", "load_module_state"},  # one .pth holds everything
     "train": set(),
     "inference": set(),
+    "tensorboard": set(),
 }
 KERAS_ONLY = {
     "models": {"PixelShuffle"},  # a layer over tf.nn.depth_to_space
@@ -44,7 +45,10 @@ KERAS_ONLY = {
                    "read_state", "assign_state"},  # three files per checkpoint
     "train": {"SRGANModel", "TorchAdam", "make_optimizer"},  # keras.Model.train_step override; torch's Adam rule
     "inference": set(),
+    "tensorboard": set(),
 }
+# Modules one backend has and the other not yet.
+TORCH_ONLY_MODULES = {"distributed.py"}  # torchrun/DDP; the Keras backend's tf.distribute is still to come
 # Shared functions whose parameters differ on purpose (none today).
 SIGNATURE_EXCEPTIONS: set[tuple[str, str]] = set()
 
@@ -173,6 +177,12 @@ def test_backends_mirror_each_other(module: str) -> None:
             assert {"__init__"} <= common
             for m in common:
                 assert methods_t[m] == methods_k[m], f"{module}.{name}.{m}: parameters differ"
+
+
+def test_every_module_has_its_sibling() -> None:
+    torch_files = {p.name for p in (REPO / "torch_srgan").glob("*.py")}
+    keras_files = {p.name for p in (REPO / "keras_srgan").glob("*.py")}
+    assert torch_files - keras_files == TORCH_ONLY_MODULES and keras_files <= torch_files
 
 
 def test_trainers_offer_the_loop_the_same_methods() -> None:
