@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from srapp.backends import backend_module
-from srcore.checkpoint import checkpoint_format, trained_backend
+from srcore.checkpoint import trained_backend
 from srcore.config import BACKENDS
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler
@@ -20,13 +20,15 @@ def load_sr_model(weights: str, backend: str | None, device: str | None,
     (srconvert; the file is not changed). meta["backend"] is the file's format; rows record
     srcore.checkpoint.trained_backend(meta) as the backend that trained it.
     """
-    kind = _checkpoint_kind(weights)
+    from srconvert.convert import build_generator, read_checkpoint, require_kind
+
+    if not Path(weights).is_file():
+        raise UserError(f"--weights {weights}: no such file")
+    kind = require_kind(weights, "--weights")
     if kind != "neutral" and kind == (backend or kind):  # the file is in the run backend's own format
         upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device)
         run_backend = kind
     else:
-        from srconvert.convert import build_generator, read_checkpoint
-
         _, meta, groups = read_checkpoint(weights, discriminator=False)
         if backend is None:  # the backend that trained it (torch if that is unknown)
             trained = trained_backend(meta)
@@ -38,13 +40,3 @@ def load_sr_model(weights: str, backend: str | None, device: str | None,
         raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
     return upscale, meta, run_backend
 
-
-def _checkpoint_kind(path: str | Path) -> str:
-    """The backend whose file format `path` is in ("neutral" for the .npz), from its name; one-line error otherwise."""
-    if not Path(path).is_file():
-        raise UserError(f"--weights {path}: no such file")
-    kind = checkpoint_format(path)
-    if kind is None:
-        raise UserError(f"--weights {path}: not a checkpoint file name; expected .pth (PyTorch), "
-                        ".weights.h5 (Keras) or .safetensors / .npz (backend-neutral)")
-    return kind

@@ -34,9 +34,8 @@ from srcore.checkpoint import (
     meta_from_json,
     trained_backend,
 )
+from srcore.config import BACKENDS
 from srcore.errors import UserError
-
-BACKENDS = ("torch", "keras")
 
 
 def require_kind(path: str | Path, what: str) -> str:

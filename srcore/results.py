@@ -74,10 +74,12 @@ def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str
     return csv_path
 
 
+MODEL_ORDER = {"bicubic": 0, "srcnn": 1, "vdsr": 2, "srresnet": 3, "srgan": 4}  # rows and tables list models so
+
+
 def _sort_key(r: dict[str, Any]) -> tuple:
-    model_order = {"bicubic": 0, "srcnn": 1, "vdsr": 2, "srresnet": 3, "srgan": 4}
     ds_order = {name: i for i, name in enumerate(DATASETS)}
-    return (int(r.get("scale") or 0), model_order.get(r.get("model", ""), 9), r.get("backend", ""),
+    return (int(r.get("scale") or 0), MODEL_ORDER.get(r.get("model", ""), 9), r.get("backend", ""),
             r.get("run_backend", ""), r.get("weights", ""), ds_order.get(r.get("dataset", ""), 9), r.get("dataset", ""))
 
 
@@ -125,7 +127,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         ours = groups[(scale, dataset)]
         models = list(dict.fromkeys([*(m for m in PAPER if scale == 4 and dataset in PAPER[m]),
                                      *(str(r["model"]) for r in ours)]))
-        models.sort(key=lambda m: _sort_key({"model": m})[1])
+        models.sort(key=lambda m: MODEL_ORDER.get(m, 9))
         for model in models:
             if scale == 4 and dataset in PAPER.get(model, {}):
                 psnr, ssim = PAPER[model][dataset]
