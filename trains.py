@@ -13,6 +13,7 @@ import sys
 
 from srcore.config import CONTENT_LOSSES, PRESETS
 from srcore.errors import run_cli
+from srcore.workers import DISTRIBUTE_MODES
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -51,8 +52,14 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "convert_weights.py --vgg19 (both backends), or a Keras .h5 (keras). 'keras-imagenet': "
                         "Keras' own ImageNet VGG19 (keras only; caffe preprocessing, NOT comparable with torch). "
                         "'random' is for smoke tests only and makes the perceptual loss meaningless")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="under torchrun: BatchNorm statistics over the whole batch (SyncBatchNorm; CUDA only)")
+    d = p.add_argument_group("several devices or machines (README: Several workers)")
+    d.add_argument("--distribute", choices=DISTRIBUTE_MODES, help="keras: tf.distribute strategy: mirrored "
+                   "(this machine's GPUs, or its CPU), multiworker (the machines in TF_CONFIG); default none. "
+                   "torch: start trains.py with torchrun instead")
+    d.add_argument("--cpu-devices", type=int, metavar="N", help="keras, --distribute mirrored without GPUs: "
+                   "split the CPU into N logical devices, one replica each (to try distribution out)")
+    d.add_argument("--sync-bn", action="store_true", help="several workers or replicas: BatchNorm statistics "
+                   "over the whole batch (torch: SyncBatchNorm, CUDA only; keras: synchronized BatchNormalization)")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="do not write TensorBoard event files (default: in RUN_DIR/<phase>/tensorboard/)")
     h = p.add_argument_group("hardware")

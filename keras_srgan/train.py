@@ -9,6 +9,7 @@ so a resumed run continues exactly.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ from keras_srgan.checkpoint import (
     save_checkpoint,
 )
 from keras_srgan.device import describe_device, dtype_policy, on_device, on_gpu, resolve_device
+from keras_srgan.distributed import (
+    any_worker,
+    distributed_step,
+    init_distributed_mode,
+    replica_share,
+    split_batch,
+    sync_batchnorm,
+)
 from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from keras_srgan.models import build_discriminator, build_generator
@@ -76,7 +85,8 @@ class SRGANModel(keras.Model):
                     real_logits = d(hr, training=True)
                     fake_logits_d = d(tf.stop_gradient(sr), training=True)
                     d_loss = discriminator_loss(real_logits, fake_logits_d)
-                    scaled_d_loss = d_opt.scale_loss(d_loss)  # loss scaling under mixed precision
+                    # this replica's share (several replicas), scaled under mixed precision
+                    scaled_d_loss = d_opt.scale_loss(replica_share(d_loss))
                 d_grads = d_tape.gradient(scaled_d_loss, d.trainable_weights)
                 d_opt.apply_gradients(zip(d_grads, d.trainable_weights))
                 # Variable reads are ordered after the update by tf.function's automatic control
@@ -88,10 +98,10 @@ class SRGANModel(keras.Model):
                 g_loss = content + self.adv_weight * adv
             else:
                 g_loss = content
-            scaled_g_loss = g_opt.scale_loss(g_loss)
+            scaled_g_loss = g_opt.scale_loss(replica_share(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, g.trainable_weights)
         g_opt.apply_gradients(zip(g_grads, g.trainable_weights))
-        # The same keys as the torch backend's Trainer.train_step.
+        # The same keys as the torch backend's Trainer.train_step; Keras averages them over the replicas.
         logs["g_loss"] = g_loss
         logs["content"] = content
         if d is not None:
@@ -140,20 +150,45 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
+        # tf.distribute first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything.
+        self.workers = init_distributed_mode(cfg.distribute, cfg.cpu_devices)
+        self.is_main = self.workers.is_main
+        self.shard = (0, 1)  # every worker samples the whole global batch; each replica takes its slice
+        strategy = self.workers.strategy
+        if strategy is not None and cfg.device:
+            raise UserError(f"--device {cfg.device} with --distribute {cfg.distribute}: the strategy places the "
+                            "replicas itself (every local GPU, else the CPU); leave --device out")
+        if cfg.batch_size % self.workers.replicas:
+            raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over {self.workers.replicas} "
+                            f"replicas; use a multiple of {self.workers.replicas}")
+        if cfg.sync_bn and self.workers.replicas == 1:
+            print("note: --sync-bn has no effect with one replica", file=sys.stderr)
         self.device = resolve_device(cfg.device)
         self.device_name = describe_device(self.device)  # recorded in every checkpoint
+        if strategy is not None:
+            self.device_name = (f"{self.workers.replicas} replicas ({type(strategy).__name__}, "
+                                f"{self.workers.world} worker(s)) of {self.device_name}")
         gpu = on_gpu(self.device)
         self.mixed = bool(cfg.amp) and gpu
         if cfg.amp and not gpu:
             print("warning: --amp needs a GPU; training in float32 on the CPU", file=sys.stderr)
         # XLA by default only on a GPU: on the CPU it measured ~25% slower than TF's own kernels
-        # (results/speed.md); --xla / --no-xla force it either way.
-        self.xla = gpu if cfg.xla is None else bool(cfg.xla)
+        # (results/speed.md); --xla / --no-xla force it either way. Never over several replicas (see
+        # distributed_step).
+        if strategy is not None and cfg.xla:
+            raise UserError(f"--xla with --distribute {cfg.distribute}: XLA cannot compile a step whose variables "
+                            "live on several devices; leave --xla out")
+        self.xla = (gpu and strategy is None) if cfg.xla is None else bool(cfg.xla)
         keras.utils.set_random_seed(cfg.seed)
-        with on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope, on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
             self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
+            if cfg.sync_bn:
+                for model in (self.generator, self.discriminator):
+                    if model is not None:
+                        sync_batchnorm(model)
             self.content_loss = ContentLoss(cfg.content_loss, cfg.vgg_weights)
             self.g_optimizer = make_optimizer(cfg, self.mixed, "adam_g")
             self.d_optimizer = make_optimizer(cfg, self.mixed, "adam_d") if self.discriminator else None
@@ -165,7 +200,7 @@ class Trainer:
                                     name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
         self._upscaler: Upscaler | None = None
-        self.is_main, self.shard = True, (0, 1)  # one worker (tf.distribute: not yet)
+        self._replicated_step: Any = None  # the compiled step over the replicas (several replicas)
 
     @property
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
@@ -198,13 +233,18 @@ class Trainer:
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
         """One iteration on a sampler batch (NHWC numpy); `step` (0-based) sets the learning rate."""
         self.set_learning_rate(int(step))
-        with on_device(self.device):
-            logs = self.model.train_on_batch(lr, hr, return_dict=True)
+        if self.workers.strategy is None:
+            with on_device(self.device):
+                logs = self.model.train_on_batch(lr, hr, return_dict=True)
+        else:  # each replica its slice, the logs averaged over all of them
+            if self._replicated_step is None:
+                self._replicated_step = distributed_step(self.workers, self.model.train_step)
+            logs = self._replicated_step(split_batch(self.workers, lr, hr))
         return {k: float(v) for k, v in logs.items()}
 
     def agree(self, flag: bool) -> bool:
         """True on every worker when `flag` is True on any; with one worker, `flag` itself."""
-        return flag
+        return any_worker(flag, self.workers)
 
     def upscaler(self) -> Upscaler:
         """The current generator as an upscaler (inference mode); one compiled function, reused."""

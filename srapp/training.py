@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,13 @@ from srcore.config import TrainConfig, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
 from srcore.fileio import atomic_write_text, check_writable
+from srcore.workers import this_worker
 
 RECIPE_FILE = "recipe.json"
 # Options that set a TrainConfig field of the same name when given on the command line.
 OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
-             "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp")
+             "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp", "distribute",
+             "cpu_devices")
 
 
 def plan_phases(args: Any) -> list[TrainConfig]:
@@ -136,7 +137,7 @@ def load_recipe(resume: str) -> list[TrainConfig]:
 
 # What --resume may change (applied and recorded in recipe.json); every other option is the run's own.
 RESUME_CHANGES = ("iterations", "pretrain_iterations", "data", "device", "amp", "xla", "no_xla", "no_tensorboard",
-                  "val_every", "val_images", "save_every", "vgg_weights", "sync_bn")
+                  "val_every", "val_images", "save_every", "vgg_weights", "sync_bn", "distribute", "cpu_devices")
 RESUME_FIXED = ("backend", "model", "preset", "out", "pretrained", "scale", "blocks", "channels", "batch_size",
                 "patch_size", "lr", "gan_lr", "content_loss", "seed")
 
@@ -153,7 +154,7 @@ def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[st
     changes = []
     for cfg in phases:
         updates: dict[str, Any] = {k: given[k] for k in ("data", "device", "val_every", "val_images", "save_every",
-                                                         "vgg_weights") if k in given}
+                                                         "vgg_weights", "distribute", "cpu_devices") if k in given}
         if "amp" in given:
             updates["amp"] = True
         if "xla" in given or "no_xla" in given:
@@ -162,6 +163,8 @@ def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[st
             updates["tensorboard"] = False
         if "sync_bn" in given:
             updates["sync_bn"] = True
+        if updates.get("distribute", "mirrored") != "mirrored" and "cpu_devices" not in given:
+            updates["cpu_devices"] = 1  # the split CPU was the mirrored run's
         if cfg is phases[-1] and "iterations" in given:
             updates["iterations"] = given["iterations"]
         if cfg is phases[0] and len(phases) > 1 and "pretrain_iterations" in given:
@@ -192,8 +195,9 @@ def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
         phases = plan_phases(args)
         run_dir = Path(phases[0].out).parent
     first = phases[0]
-    # Under torchrun every worker runs this; only the first writes shared files, and none prepares data.
-    several, main = int(os.environ.get("WORLD_SIZE", "1")) > 1, os.environ.get("RANK", "0") == "0"
+    # Under torchrun or TF_CONFIG every worker runs this; only the first writes shared files, none prepares data.
+    rank, world = this_worker(first.backend, first.distribute)
+    several, main = world > 1, rank == 0
     check_writable(run_dir, "--out")
     check_phases(phases)
     ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several)

@@ -14,6 +14,7 @@ from typing import Any
 
 from srcore.arch import ARCHS, SCALES
 from srcore.errors import UserError
+from srcore.workers import DISTRIBUTE_MODES
 
 BACKENDS = ("torch", "keras")
 PHASES = ("supervised", "adversarial")  # content loss only (SRResNet-MSE) / with the discriminator (SRGAN)
@@ -70,6 +71,11 @@ class TrainConfig:
     xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
     tensorboard: bool = True  # TensorBoard event files in the phase folder, beside log.jsonl
     sync_bn: bool = False  # several workers: BatchNorm statistics over the whole batch (torch: CUDA only)
+    # keras: tf.distribute strategy ("none", "mirrored": this machine's devices, "multiworker": TF_CONFIG's
+    # machines); torch scales out with torchrun instead. cpu_devices: logical CPU devices for "mirrored" on a
+    # machine without GPUs (to try it out).
+    distribute: str = "none"
+    cpu_devices: int = 1
 
     @property
     def model(self) -> str:
@@ -136,6 +142,14 @@ class TrainConfig:
             (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
             (self.val_images >= 0, f"--val-images must be >= 0 (0 = all val crops), got {self.val_images}"),
             (self.pretrained is None or str(self.pretrained) != "", "--pretrained must name a checkpoint"),
+            (self.distribute in DISTRIBUTE_MODES,
+             f"--distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got {self.distribute!r}"),
+            (self.distribute == "none" or self.backend == "keras",
+             "--distribute is the Keras backend's (tf.distribute); PyTorch scales out with torchrun: "
+             "torchrun --nproc_per_node N trains.py --backend torch ..."),
+            (self.cpu_devices >= 1, f"--cpu-devices must be >= 1, got {self.cpu_devices}"),
+            (self.cpu_devices == 1 or self.distribute == "mirrored",
+             "--cpu-devices splits this machine's CPU for --distribute mirrored only"),
         ]
         if self.adversarial:
             checks.append((self.patch_size % 16 == 0,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from srcore.workers import torchrun_worker
+
 
 @dataclass(frozen=True)
 class Workers:
@@ -26,7 +28,7 @@ class Workers:
 
 def init_distributed_mode(device_type: str) -> Workers:
     """Join the process group that torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    _, world = torchrun_worker()
     if world <= 1:
         return Workers()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
