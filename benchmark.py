@@ -2,8 +2,10 @@
 
     python benchmark.py                       # both backends, CPU or GPU as available
     python benchmark.py --backends torch --steps 5 --out results/speed.md
+    python benchmark.py --what srresnet --workers 1 2    # training on 1 and on 2 workers
 
-Reports training samples/s (SRResNet-MSE step, SRGAN step), inference output megapixels/s,
+Reports training samples/s (SRResNet-MSE step, SRGAN step; on each number of --workers: torchrun processes,
+Keras MirroredStrategy replicas), inference output megapixels/s,
 peak resident memory of each measurement's process, and the machine's fp32 matmul GFLOP/s as a
 yardstick. Each measurement runs in its own subprocess so peak memory and thread pools are clean.
 """
@@ -28,9 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keras-xla", choices=("both", "on", "off"), default="both",
                    help="Keras training step with XLA, without, or both (default both)")
     p.add_argument("--no-xla", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workers", nargs="+", type=int, default=[1], metavar="N",
+                   help="training measured on each of these numbers of workers: torch: torchrun processes; keras: "
+                        "MirroredStrategy replicas (the local GPUs, or the CPU split into N devices); default 1")
     p.add_argument("--out", default="results/speed.md")
+    p.add_argument("--child-workers", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=2, metavar=("BACKEND", "WHAT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if any(n < 1 for n in args.workers):
+        p.error("--workers: each number must be >= 1")
     from srapp.benchmarking import run_benchmark
 
     return run_cli(lambda: run_benchmark(args))

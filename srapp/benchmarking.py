@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,8 +36,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None, xla: bool) -> dict:
-    """Runs inside the child process: one measurement, returned as a dict."""
+def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None, xla: bool,
+            workers: int = 1) -> dict:
+    """Runs inside the child process (each worker's, under torchrun): one measurement, returned as a dict.
+
+    `workers` > 1: torch runs under torchrun (this is one of the processes; the batch is the global one, each
+    worker steps on its slice); keras runs MirroredStrategy over that many replicas (the CPU split into logical
+    devices, or the local GPUs)."""
     import resource
 
     from srapp.backends import backend_module
@@ -44,12 +50,15 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
 
     rng = np.random.default_rng(0)
     if what in ("srresnet", "srgan"):
+        several = {"distribute": "mirrored", "cpu_devices": workers} if backend == "keras" and workers > 1 else {}
         cfg = preset_config("paper", what, backend=backend, device=device, vgg_weights="random",
-                            out="/tmp/srgan-benchmark", xla=xla)
+                            out="/tmp/srgan-benchmark", xla=xla, **several)
         trainer = backend_module(backend, "train").Trainer(cfg)
         b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
         lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
         hr = rng.random((b, p, p, 3), dtype=np.float32) * 2 - 1
+        part, parts = trainer.shard  # this worker's slice (torchrun); the whole batch otherwise
+        lr, hr = lr[part * b // parts:(part + 1) * b // parts], hr[part * b // parts:(part + 1) * b // parts]
         for i in range(warmup):
             trainer.train_batch(lr, hr, step=i)
         t0 = time.perf_counter()
@@ -70,23 +79,30 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
         dt = time.perf_counter() - t0
         value, unit = steps * (size * 4) ** 2 / 1e6 / dt, "output MP/s"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"backend": _label(backend, what, xla), "what": what, "value": value, "unit": unit, "peak_mb": peak_mb,
-            "seconds_per_step": dt / steps}
+    return {"backend": _label(backend, what, xla, workers), "what": what, "value": value, "unit": unit,
+            "peak_mb": peak_mb, "seconds_per_step": dt / steps}
 
 
-def _label(backend: str, what: str, xla: bool) -> str:
-    """Keras training is measured with and without XLA; the label says which."""
-    return f"{backend} ({'XLA' if xla else 'no XLA'})" if backend == "keras" and what != "inference" else backend
+def _label(backend: str, what: str, xla: bool, workers: int = 1) -> str:
+    """Keras training is measured with and without XLA, and each backend's with 1 or more workers."""
+    if what == "inference":
+        return backend
+    label = f"{backend} ({'XLA' if xla else 'no XLA'})" if backend == "keras" else backend
+    if workers > 1:
+        label += f", {workers} workers (torchrun)" if backend == "torch" else f", {workers} replicas (mirrored)"
+    return label
 
 
-def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool) -> dict:
+def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool, workers: int = 1) -> dict:
     cmd = [sys.executable, str(SCRIPT), "--child", backend, what, "--steps", str(args.steps), "--warmup",
-           str(args.warmup), "--size", str(args.size)] + (["--device", args.device] if args.device else [])
-    cmd += [] if xla else ["--no-xla"]
+           str(args.warmup), "--size", str(args.size), "--child-workers", str(workers)]
+    cmd += (["--device", args.device] if args.device else []) + ([] if xla else ["--no-xla"])
+    if backend == "torch" and workers > 1:  # one process per worker; rank 0 prints the measurement
+        cmd[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(workers), str(SCRIPT)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         last_line = (out.stderr.strip().splitlines() or ["?"])[-1]
-        return {"backend": _label(backend, what, xla), "what": what, "error": last_line}
+        return {"backend": _label(backend, what, xla, workers), "what": what, "error": last_line}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -99,7 +115,9 @@ def write_report(path: Path, rows: list[dict], gflops: float, args: argparse.Nam
              f"Command: `python benchmark.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d')}); paper "
              "architecture (16 blocks, 64 channels, x4); each figure is the mean of "
              f"{args.steps} steps after {args.warmup} warm-up steps, in a fresh process (peak RSS of that process). "
-             "The SRGAN step's VGG19 has random weights: the same cost as the ImageNet ones.",
+             "The SRGAN step's VGG19 has random weights: the same cost as the ImageNet ones. "
+             "With several workers the batch is still 16 in all (each worker or replica steps on its slice) and "
+             "samples/s counts the whole batch; torchrun's peak memory is the first worker's (each holds a copy).",
              "", "| measurement | backend | speed | s/step | peak memory |", "|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
@@ -113,7 +131,10 @@ def write_report(path: Path, rows: list[dict], gflops: float, args: argparse.Nam
 def run_benchmark(args: Any) -> None:
     """A child's one measurement (printed as JSON), or every measurement into the report `args.out`."""
     if args.child:
-        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla)))
+        row = measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla,
+                      args.child_workers)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, from the first worker
+            print(json.dumps(row))
         return
     check_writable(Path(args.out).parent, "--out")  # before minutes of measuring
     gflops = matmul_gflops()
@@ -123,10 +144,12 @@ def run_benchmark(args: Any) -> None:
         for backend in args.backends:
             xlas = [True] if backend != "keras" or what == "inference" else \
                 {"both": [True, False], "on": [True], "off": [False]}[args.keras_xla]
-            for xla in xlas:
-                r = run_child(backend, what, args, xla)
-                print(r, flush=True)
-                rows.append(r)
+            for workers in args.workers if what != "inference" else [1]:
+                # XLA cannot compile a step over several replicas (keras_srgan.distributed.distributed_step)
+                for xla in (xlas if workers == 1 or backend != "keras" else [False]):
+                    r = run_child(backend, what, args, xla, workers)
+                    print(r, flush=True)
+                    rows.append(r)
     write_report(Path(args.out), rows, gflops, args)
     print(f"wrote {args.out}")
 
