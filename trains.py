@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srcore.config import CONTENT_LOSSES, PRESETS
+from srcore.arch import SRCNN_KERNELS
+from srcore.config import CONTENT_LOSSES, MODELS, OPTIMIZERS, PRESETS
 from srcore.errors import run_cli
 from srcore.workers import DISTRIBUTE_MODES
 
@@ -19,9 +20,9 @@ from srcore.workers import DISTRIBUTE_MODES
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", choices=("torch", "keras"), default="torch")
-    p.add_argument("--model", choices=("srresnet", "srgan"), default="srgan",
+    p.add_argument("--model", choices=tuple(MODELS), default="srgan",
                    help="srresnet: MSE phase only; srgan: adversarial phase (runs the srresnet phase first "
-                        "unless --pretrained is given)")
+                        "unless --pretrained is given); srcnn, vdsr: the earlier models, on bicubic-upscaled inputs")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                    help="paper: the paper's schedule; quick: about one CPU-hour; smoke: seconds (default quick)")
     p.add_argument("--pretrained", metavar="CKPT", help="SRResNet checkpoint that initialises the SRGAN generator")
@@ -40,7 +41,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--blocks", type=int, help="residual blocks of the generator")
     g.add_argument("--channels", type=int, help="feature channels of the generator")
     g.add_argument("--content-loss", choices=CONTENT_LOSSES, help="content loss of the SRGAN phase "
-                   "(the SRResNet phase is MSE unless --model srresnet is given with this)")
+                   "(the SRResNet phase is MSE unless --model srresnet is given with this); sse: Caffe's Euclidean "
+                   "loss, as SRCNN and VDSR trained")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="adam, or sgd (with --momentum, --weight-decay)")
+    g.add_argument("--momentum", type=float, help="sgd momentum (default 0.9)")
+    g.add_argument("--weight-decay", type=float, help="sgd L2 penalty (vdsr paper: 1e-4)")
+    g.add_argument("--clip", type=float, help="VDSR's adjustable gradient clipping: each gradient element to "
+                   "+-CLIP / lr (paper: 0.01); 0 = none")
+    g.add_argument("--kernels", choices=SRCNN_KERNELS, help="srcnn: kernel sizes of its three layers (default 9-1-5)")
+    g.add_argument("--multiscale", action="store_true", help="srcnn, vdsr: train one model on x2, x3 and x4 "
+                   "inputs (needs data prepared at those scales)")
     g.add_argument("--scale", type=int, choices=(2, 3, 4))
     g.add_argument("--seed", type=int)
     g.add_argument("--val-every", type=int)

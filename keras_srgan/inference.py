@@ -12,7 +12,8 @@ import tensorflow as tf
 from keras_srgan.checkpoint import load_checkpoint, load_generator_weights
 from keras_srgan.device import on_device, resolve_device
 from keras_srgan.models import build_generator
-from srcore.evaluate import Upscaler
+from srcore.arch import generator_args
+from srcore.evaluate import Upscaler, for_checkpoint
 
 
 def make_upscaler(generator: keras.Model, device: str | None = None) -> Upscaler:
@@ -39,8 +40,7 @@ def make_upscaler(generator: keras.Model, device: str | None = None) -> Upscaler
 def load_generator(path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     """The generator of a checkpoint (built from its metadata's scale and arch) and the metadata."""
     meta, files = load_checkpoint(path)
-    arch = meta["arch"]
-    generator = build_generator(meta["scale"], arch["blocks"], arch["channels"])
+    generator = build_generator(**generator_args(meta))
     load_generator_weights(generator, files)
     return generator, meta
 
@@ -49,4 +49,4 @@ def load_upscaler(path: str | Path, device: str | None = None) -> tuple[Upscaler
     """(upscaler, metadata) of a Keras checkpoint (`.weights.h5`, its `.json`, or a run folder)."""
     with on_device(resolve_device(device)):
         generator, meta = load_generator(path)
-    return make_upscaler(generator, device), meta
+    return for_checkpoint(make_upscaler(generator, device), meta), meta

@@ -187,13 +187,14 @@ def vgg_input(y: tf.Tensor, preprocessing: str = "torch") -> tf.Tensor:
 
 
 class ContentLoss:
-    """`loss(sr, hr)`: "mse" in [-1, 1] space, or "vgg22"/"vgg54" (MSE of VGG features / 12.75)."""
+    """`loss(sr, hr)`: "mse" in [-1, 1] space, "vgg22"/"vgg54" (MSE of VGG features / 12.75), or "sse" (half the
+    sum of squared errors per sample in [0, 1] units, batch mean)."""
 
     def __init__(self, kind: str = "mse", weights: str | None = None) -> None:
         if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
         self.kind = kind
-        self.vgg = None if kind == "mse" else build_vgg(kind[3:], weights)
+        self.vgg = build_vgg(kind[3:], weights) if kind.startswith("vgg") else None
 
     def __call__(self, sr: tf.Tensor, hr: tf.Tensor) -> tf.Tensor:
         return content_loss(sr, hr, self.kind, self.vgg)
@@ -203,6 +204,9 @@ def content_loss(sr: tf.Tensor, hr: tf.Tensor, kind: str = "mse", vgg: keras.Mod
     """Functional form of ContentLoss; `vgg` is the build_vgg model for the VGG kinds."""
     if kind == "mse":
         return tf.reduce_mean(tf.square(tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)))
+    if kind == "sse":  # Caffe's EuclideanLoss in [0, 1] units: (x/2)^2 summed per sample / 2, batch mean
+        diff = tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)
+        return tf.reduce_sum(tf.square(diff)) / (8.0 * tf.cast(tf.shape(diff)[0], tf.float32))
     if vgg is None:
         raise ValueError(f"content loss {kind} needs a VGG feature model (build_vgg)")
     prep = getattr(vgg, "preprocessing", "torch")

@@ -1,4 +1,4 @@
-"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017) as Keras 3 functional models, NHWC.
+"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017), SRCNN and VDSR as Keras 3 functional models, NHWC.
 
 Layer names are deterministic ("conv_in", "block3_conv1", "block3_bn1", "up0_conv", "conv5", "bn5",
 "fc1", ...; blocks and stages count from 0 like torch's nn.Sequential indices) so that a weight
@@ -21,7 +21,9 @@ from srcore.arch import (
     PRELU_INIT,
     discriminator_side,
     discriminator_stages,
+    srcnn_layers,
     upsample_factors,
+    vdsr_layers,
 )
 
 
@@ -64,7 +66,17 @@ def _bn(name: str) -> layers.BatchNormalization:
     return layers.BatchNormalization(momentum=1.0 - BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
-def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> keras.Model:
+def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64, arch: str = "srresnet",
+                    kernels: str = "9-1-5") -> keras.Model:
+    """The generator of `arch` (srcore.arch.ARCHS); `scale` only shapes SRResNet (the others keep the input's size)."""
+    if arch == "srcnn":
+        return _srcnn(channels, kernels)
+    if arch == "vdsr":
+        return _vdsr(blocks, channels)
+    return _srresnet(scale, blocks, channels)
+
+
+def _srresnet(scale: int, blocks: int, channels: int) -> keras.Model:
     """SRResNet: LR float [0, 1] NHWC (any size) -> SR in [-1, 1] (tanh), `scale` times larger."""
     inp = keras.Input((None, None, 3), name="lr")
     x = _conv(channels, 9, "conv_in")(inp)
@@ -87,6 +99,34 @@ def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> ker
     # float32 output even under a mixed_float16 policy: losses and the [0, 1] mapping want full precision.
     out = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     return keras.Model(inp, out, name=f"srresnet_x{scale}")
+
+
+def _to_output_range(x: tf.Tensor) -> tf.Tensor:
+    # [0, 1] units (the papers') -> the project's [-1, 1] output, in float32 under any policy
+    return layers.Rescaling(2.0, offset=-1.0, dtype="float32", name="to_output_range")(x)
+
+
+def _srcnn(channels: int, kernels: str) -> keras.Model:
+    """SRCNN (Dong et al. 2016): the bicubic-upscaled image in [0, 1] -> SR in [-1, 1], same size; three zero-padded
+    convolutions (ReLU after the first two), weights from N(0, 0.001) and zero biases as in the paper."""
+    x = inp = keras.Input((None, None, 3), name="upscaled")
+    shapes = srcnn_layers(channels, kernels)
+    for i, (k, filters) in enumerate(shapes):
+        x = layers.Conv2D(filters, k, padding="same", activation="relu" if i < len(shapes) - 1 else None,
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3), name=f"conv{i}")(x)
+    return keras.Model(inp, _to_output_range(x), name="srcnn")
+
+
+def _vdsr(blocks: int, channels: int) -> keras.Model:
+    """VDSR (Kim et al. 2016): the bicubic-upscaled image in [0, 1] -> SR in [-1, 1]; `blocks` 3x3 convolutions
+    predict the residual added to the input (He initialisation, as the paper's)."""
+    x = inp = keras.Input((None, None, 3), name="upscaled")
+    shapes = vdsr_layers(blocks, channels)
+    for i, (k, filters) in enumerate(shapes):
+        x = layers.Conv2D(filters, k, padding="same", activation="relu" if i < len(shapes) - 1 else None,
+                          kernel_initializer="he_normal", name=f"conv{i}")(x)
+    x = layers.Add(name="add_input")([inp, x])
+    return keras.Model(inp, _to_output_range(x), name="vdsr")
 
 
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:

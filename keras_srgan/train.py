@@ -44,7 +44,7 @@ from keras_srgan.tensorboard import TensorBoardWriter
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler
+from srcore.evaluate import Upscaler, bicubic_input
 from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 
 
@@ -56,12 +56,13 @@ class SRGANModel(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, content_loss: ContentLoss,
-                 adv_weight: float = 1e-3, **kwargs: Any) -> None:
+                 adv_weight: float = 1e-3, clip: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.content_loss = content_loss
         self.adv_weight = float(adv_weight)
+        self.clip = float(clip)  # VDSR's adjustable gradient clipping (TrainConfig.clip); 0 = none
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.d_optimizer: keras.optimizers.Optimizer | None = None
 
@@ -87,7 +88,7 @@ class SRGANModel(keras.Model):
                     d_loss = discriminator_loss(real_logits, fake_logits_d)
                     # this replica's share (several replicas), scaled under mixed precision
                     scaled_d_loss = d_opt.scale_loss(replica_share(d_loss))
-                d_grads = d_tape.gradient(scaled_d_loss, d.trainable_weights)
+                d_grads = self._clipped(d_tape.gradient(scaled_d_loss, d.trainable_weights), d_opt)
                 d_opt.apply_gradients(zip(d_grads, d.trainable_weights))
                 # Variable reads are ordered after the update by tf.function's automatic control
                 # dependencies, so the generator is scored by the discriminator it just lost to.
@@ -99,7 +100,7 @@ class SRGANModel(keras.Model):
             else:
                 g_loss = content
             scaled_g_loss = g_opt.scale_loss(replica_share(g_loss))
-        g_grads = g_tape.gradient(scaled_g_loss, g.trainable_weights)
+        g_grads = self._clipped(g_tape.gradient(scaled_g_loss, g.trainable_weights), g_opt)
         g_opt.apply_gradients(zip(g_grads, g.trainable_weights))
         # The same keys as the torch backend's Trainer.train_step; Keras averages them over the replicas.
         logs["g_loss"] = g_loss
@@ -110,6 +111,17 @@ class SRGANModel(keras.Model):
             logs["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
             logs["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits_d, tf.float32)))
         return logs
+
+
+    def _clipped(self, grads: list[Any], opt: keras.optimizers.Optimizer) -> list[Any]:
+        """Each element to +-clip / lr (times the loss scale under mixed precision: the gradients are scaled)."""
+        if not self.clip:
+            return grads
+        bound = self.clip / tf.cast(opt.learning_rate, tf.float32)
+        if hasattr(opt, "dynamic_scale"):
+            bound = bound * tf.cast(opt.dynamic_scale, tf.float32)
+        return [g if g is None else tf.clip_by_value(g, -tf.cast(bound, g.dtype), tf.cast(bound, g.dtype))
+                for g in grads]
 
 
 class TorchAdam(keras.optimizers.Adam):
@@ -139,9 +151,35 @@ class TorchAdam(keras.optimizers.Adam):
         self.assign_sub(variable, ops.multiply(ops.divide(m, denom), ops.divide(lr, bias1)))
 
 
+class TorchSGD(keras.optimizers.SGD):
+    """SGD with PyTorch's rule: the L2 penalty added to the gradient (torch's weight_decay; Keras' own is decoupled),
+    momentum buffer m = momentum * m + g, and w -= lr * m (Keras folds lr into its buffer, which differs as soon
+    as the rate changes). The same variables as SGD."""
+
+    def __init__(self, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.l2 = float(l2)
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        from keras import ops
+
+        lr = ops.cast(learning_rate, variable.dtype)
+        grad = ops.cast(gradient, variable.dtype)
+        if self.l2:
+            grad = ops.add(grad, ops.multiply(variable, self.l2))
+        if self.momentum:
+            m = self.momentums[self._get_variable_index(variable)]
+            self.assign(m, ops.add(ops.multiply(m, self.momentum), grad))
+            grad = m
+        self.assign_sub(variable, ops.multiply(grad, lr))
+
+
 def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers.Optimizer:
-    # Torch's Adam (see TorchAdam) with torch's eps 1e-8 (Keras' default is 1e-7).
-    opt = TorchAdam(learning_rate=cfg.lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name=name)
+    if cfg.optimizer == "sgd":
+        opt: keras.optimizers.Optimizer = TorchSGD(learning_rate=cfg.lr, momentum=cfg.momentum, l2=cfg.weight_decay,
+                                                   name=name)
+    else:  # Torch's Adam (see TorchAdam) with torch's eps 1e-8 (Keras' default is 1e-7).
+        opt = TorchAdam(learning_rate=cfg.lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name=name)
     return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if mixed else opt
 
 
@@ -158,6 +196,9 @@ class Trainer:
         if strategy is not None and cfg.device:
             raise UserError(f"--device {cfg.device} with --distribute {cfg.distribute}: the strategy places the "
                             "replicas itself (every local GPU, else the CPU); leave --device out")
+        if strategy is not None and cfg.clip:
+            raise UserError("--clip with --distribute: Keras sums the replicas' gradients after this clipping would "
+                            "run; train with --clip on one device, or torchrun (which clips the averaged gradients)")
         if cfg.batch_size % self.workers.replicas:
             raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over {self.workers.replicas} "
                             f"replicas; use a multiple of {self.workers.replicas}")
@@ -182,7 +223,7 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope, on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
-            self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels)
+            self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels, cfg.arch, cfg.kernels)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
             if cfg.sync_bn:
@@ -196,7 +237,7 @@ class Trainer:
             self.g_optimizer.build(self.generator.trainable_variables)
             if self.d_optimizer is not None:
                 self.d_optimizer.build(self.discriminator.trainable_variables)
-            self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight,
+            self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight, cfg.clip,
                                     name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
         self._upscaler: Upscaler | None = None
@@ -249,7 +290,8 @@ class Trainer:
     def upscaler(self) -> Upscaler:
         """The current generator as an upscaler (inference mode); one compiled function, reused."""
         if self._upscaler is None:
-            self._upscaler = make_upscaler(self.generator, self.cfg.device)
+            network = make_upscaler(self.generator, self.cfg.device)
+            self._upscaler = bicubic_input(network, self.cfg.scale) if self.cfg.interpolating else network
         return self._upscaler
 
     def save(self, path: str | Path, state: RunState) -> Path:

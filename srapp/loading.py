@@ -9,7 +9,7 @@ from srapp.backends import backend_module
 from srcore.checkpoint import trained_backend
 from srcore.config import BACKENDS
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler
+from srcore.evaluate import Upscaler, for_checkpoint
 
 
 def load_sr_model(weights: str, backend: str | None, device: str | None,
@@ -35,7 +35,7 @@ def load_sr_model(weights: str, backend: str | None, device: str | None,
             backend = trained if trained in BACKENDS else "torch"
         inference = backend_module(backend, "inference")  # a one-line error if its framework is missing
         generator = build_generator(backend, meta, groups["generator"], str(weights))
-        upscale, run_backend = inference.make_upscaler(generator, device), backend
+        upscale, run_backend = for_checkpoint(inference.make_upscaler(generator, device), meta), backend
     if scale is not None and meta["scale"] != scale:
         raise UserError(f"--weights {weights} is a x{meta['scale']} checkpoint, but --scale {scale} was asked for")
     return upscale, meta, run_backend

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from srapp.backends import backend_module
-from srcore.config import TrainConfig, preset_config
+from srcore.config import MODELS, TrainConfig, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
 from srcore.fileio import atomic_write_text, check_writable
@@ -23,7 +23,7 @@ RECIPE_FILE = "recipe.json"
 # Options that set a TrainConfig field of the same name when given on the command line.
 OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
              "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp", "distribute",
-             "cpu_devices")
+             "cpu_devices", "optimizer", "momentum", "weight_decay", "clip", "kernels")
 
 
 def plan_phases(args: Any) -> list[TrainConfig]:
@@ -39,13 +39,19 @@ def plan_phases(args: Any) -> list[TrainConfig]:
                 common[key] = meta["arch"][key]
         if common["scale"] is None:
             common["scale"] = meta["scale"]
-    out = Path(args.out or f"runs/{args.backend}_{args.preset}_x{common['scale'] or 4}")
+    arch = MODELS[args.model][0]  # SRCNN and VDSR runs get their own default folders
+    out = Path(args.out or f"runs/{args.backend}_{args.preset}{'' if arch == 'srresnet' else '_' + arch}"
+                           f"_x{common['scale'] or 4}")
     xla = True if getattr(args, "xla", False) else (False if getattr(args, "no_xla", False) else None)
     common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False),
                   sync_bn=bool(getattr(args, "sync_bn", False)))
     if getattr(args, "amp", False) is False:
         common["amp"] = None
-    models = ["srresnet"] if args.model == "srresnet" else (["srgan"] if args.pretrained else ["srresnet", "srgan"])
+    common["multiscale"] = True if getattr(args, "multiscale", False) else None
+    if args.model != "srgan":
+        models = [args.model]
+    else:
+        models = ["srgan"] if args.pretrained else ["srresnet", "srgan"]
     both = len(models) == 2
     phases = []
     for model in models:
@@ -139,7 +145,8 @@ def load_recipe(resume: str) -> list[TrainConfig]:
 RESUME_CHANGES = ("iterations", "pretrain_iterations", "data", "device", "amp", "xla", "no_xla", "no_tensorboard",
                   "val_every", "val_images", "save_every", "vgg_weights", "sync_bn", "distribute", "cpu_devices")
 RESUME_FIXED = ("backend", "model", "preset", "out", "pretrained", "scale", "blocks", "channels", "batch_size",
-                "patch_size", "lr", "gan_lr", "content_loss", "seed")
+                "patch_size", "lr", "gan_lr", "content_loss", "seed", "optimizer", "momentum", "weight_decay", "clip",
+                "kernels", "multiscale")
 
 
 def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[str, Any]) -> list[str]:
@@ -200,7 +207,7 @@ def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
     several, main = world > 1, rank == 0
     check_writable(run_dir, "--out")
     check_phases(phases)
-    ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several)
+    ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several, more=first.train_scales)
     if not args.resume:
         for cfg in phases:
             if cfg.pretrained:
@@ -247,28 +254,33 @@ def check_phases(phases: list[TrainConfig]) -> None:
                 raise CheckpointError(f"--pretrained {cfg.pretrained} is a x{meta['scale']} checkpoint, but this run "
                                       f"trains x{cfg.scale}")
             check_pretrained(meta, cfg, cfg.pretrained)
-        if cfg.content_loss != "mse":
+        if cfg.content_loss.startswith("vgg"):
             losses.check_vgg_available(cfg.vgg_weights)
 
 
-def ensure_prepared(data: str, scale: int, may_prepare: bool = True) -> None:
-    """Prepare the data (prepare_bsd500.py's defaults) when `data` holds no usable build for `scale`.
+def ensure_prepared(data: str, scale: int, may_prepare: bool = True, more: tuple[int, ...] = ()) -> None:
+    """Prepare the data (prepare_bsd500.py's defaults) when `data` holds no usable build for `scale` (and the
+    scales in `more`: a multi-scale model's training inputs).
 
     `may_prepare` False (resuming): a missing build is an error, never a new preparation somewhere else.
     """
     from srcore.prepare import is_prepared, prepare, read_manifest
 
-    if is_prepared(data, scales=(scale,)):
+    needed = tuple(sorted({scale, *more}))
+    if is_prepared(data, scales=needed):
         return
     manifest = read_manifest(data)
-    if manifest is None and all(d.is_dir() for d in split_dirs(data, "train", scale)):
+    if manifest is None and all(d.is_dir() for s in needed for d in split_dirs(data, "train", s)):
         return  # prepared by other means (no manifest at all, so not an interrupted run of ours)
     if not may_prepare:
-        raise UserError(f"no prepared data at {data} (x{scale}) on this machine: with --resume or several workers "
+        raise UserError(f"no prepared data at {data} (x{', x'.join(map(str, needed))}) on this machine: with --resume "
+                        "or several workers "
                         f"it is never prepared on the fly; run prepare_bsd500.py first, or pass --data DIR")
-    print(f"prepared data not found in {data}/ (x{scale}); preparing it first with prepare_bsd500.py's defaults")
+    print(f"prepared data not found in {data}/ (x{', x'.join(map(str, needed))}); preparing it first with "
+          "prepare_bsd500.py's defaults")
     key = (manifest or {}).get("key", {})
-    scales = sorted({4, scale, *key.get("scales", [])}) if isinstance(key.get("scales"), list) else sorted({4, scale})
+    old = key.get("scales", []) if isinstance(key.get("scales"), list) else []
+    scales = sorted({4, *needed, *old})
     # Keep benchmark sets (Set5, Set14) that an earlier build had, so adding a scale does not drop them.
     bench = [b["path"] for b in key.get("benchmarks", []) if isinstance(b, dict) and "path" in b]
     try:

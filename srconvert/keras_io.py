@@ -20,8 +20,10 @@ from srconvert.layout import (
     discriminator_entries,
     from_keras,
     generator_entries,
+    generator_entries_of,
     to_keras,
 )
+from srcore.arch import generator_args
 from srcore.checkpoint import CheckpointError
 
 
@@ -46,12 +48,8 @@ def get_weights(model: Any, entries: list[Entry]) -> dict[str, np.ndarray]:
     return out
 
 
-def generator_entries_of(meta: dict[str, Any]) -> list[Entry]:
-    return generator_entries(meta["scale"], meta["arch"]["blocks"])
-
-
 def generator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
-    g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    g = build_generator(**generator_args(meta))
     set_weights(g, generator_entries_of(meta), arrays, "generator", where)
     return g
 
@@ -63,8 +61,8 @@ def discriminator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray
     return d
 
 
-def generator_to_arrays(model: Any, scale: int, blocks: int) -> dict[str, np.ndarray]:
-    return get_weights(model, generator_entries(scale, blocks))
+def generator_to_arrays(model: Any, scale: int, blocks: int, arch: str = "srresnet") -> dict[str, np.ndarray]:
+    return get_weights(model, generator_entries(scale, blocks, arch))
 
 
 def discriminator_to_arrays(model: Any, patch_size: int, channels: int) -> dict[str, np.ndarray]:
@@ -75,9 +73,9 @@ def read_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[
                                                                            dict[str, dict[str, np.ndarray]]]:
     """(meta, groups) of a Keras checkpoint (`.weights.h5`, its `.json`, or its base name)."""
     meta, files = kckpt.load_checkpoint(path, need_state=discriminator)
-    g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    g = build_generator(**generator_args(meta))
     kckpt.load_generator_weights(g, files)
-    groups = {"generator": generator_to_arrays(g, meta["scale"], meta["arch"]["blocks"])}
+    groups = {"generator": get_weights(g, generator_entries_of(meta))}
     if discriminator:
         state = kckpt.read_state(files)
         if "discriminator.paths" in state:

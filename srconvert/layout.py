@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcore.arch import discriminator_side, discriminator_stages, upsample_factors
+from srcore.arch import discriminator_side, discriminator_stages, generator_args, upsample_factors
 from srcore.checkpoint import CheckpointError
 from srcore.vgg19 import conv_layers
 
@@ -46,7 +46,10 @@ def disc_arch(meta: dict[str, Any]) -> tuple[int, int]:
             int(arch.get("disc_channels") or cfg.get("disc_channels") or 64))
 
 
-def generator_entries(scale: int, blocks: int) -> list[Entry]:
+def generator_entries(scale: int, blocks: int, arch: str = "srresnet") -> list[Entry]:
+    """The generator's layers; SRCNN (3 layers) and VDSR (`blocks` layers) are plain stacks of convolutions."""
+    if arch in ("srcnn", "vdsr"):
+        return [Entry(f"layers.{i}", f"conv{i}", "conv") for i in range(3 if arch == "srcnn" else blocks)]
     entries = [Entry("head_conv", "conv_in", "conv"), Entry("head_act", "prelu_in", "prelu")]
     for b in range(blocks):
         t, k = f"blocks.{b}", f"block{b}"
@@ -58,6 +61,12 @@ def generator_entries(scale: int, blocks: int) -> list[Entry]:
         entries += [Entry(f"upsample.{i}.conv", f"up{i}_conv", "conv_ps", (r,)),
                     Entry(f"upsample.{i}.act", f"up{i}_prelu", "prelu")]
     return entries + [Entry("tail_conv", "conv_out", "conv")]
+
+
+def generator_entries_of(meta: dict[str, Any]) -> list[Entry]:
+    """The generator's layers for a checkpoint's metadata."""
+    args = generator_args(meta)
+    return generator_entries(args["scale"], args["blocks"], args["arch"])
 
 
 def discriminator_entries(patch_size: int, channels: int) -> list[Entry]:

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from srconvert.layout import check_keys, disc_arch, discriminator_entries, generator_entries
+from srconvert.layout import check_keys, disc_arch, discriminator_entries, generator_entries_of
+from srcore.arch import generator_args
 from torch_srgan.checkpoint import load_module_state, save_checkpoint
-from torch_srgan.models import Discriminator, Generator, build_discriminator, build_generator
+from torch_srgan.models import Discriminator, build_discriminator, build_generator
 
 
 def state_to_arrays(state: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -31,9 +32,9 @@ def arrays_to_state(arrays: dict[str, np.ndarray], model: torch.nn.Module) -> di
     return state
 
 
-def generator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Generator:
-    g = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
-    check_keys(arrays, generator_entries(meta["scale"], meta["arch"]["blocks"]), "generator", where)
+def generator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> torch.nn.Module:
+    g = build_generator(**generator_args(meta))
+    check_keys(arrays, generator_entries_of(meta), "generator", where)
     load_module_state(g, arrays_to_state(arrays, g), where, "generator")
     return g
 

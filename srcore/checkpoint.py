@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srcore.config import TrainConfig
+from srcore.config import MODELS, TrainConfig
 from srcore.errors import UserError
 
 FORMAT = "srgan-repro-checkpoint"
 FORMAT_VERSION = 1
-GENERATOR_MODELS = ("srresnet", "srgan")
+GENERATOR_MODELS = tuple(MODELS)
 
 # File formats, told apart by name: the one table of checkpoint file suffixes.
 TORCH_SUFFIXES = (".pth", ".pt")
@@ -93,7 +93,8 @@ def make_meta(cfg: TrainConfig, state: RunState, device: str = "") -> dict[str, 
         "model": cfg.model,
         "scale": cfg.scale,
         "arch": {"name": cfg.arch, "blocks": cfg.blocks, "channels": cfg.channels,
-                 "disc_channels": cfg.disc_channels, "patch_size": cfg.patch_size},
+                 "disc_channels": cfg.disc_channels, "patch_size": cfg.patch_size,
+                 **({"kernels": cfg.kernels} if cfg.arch == "srcnn" else {})},
         "iteration": int(state.iteration),
         "best_psnr": None if state.best_psnr is None else float(state.best_psnr),
         "train_seconds": round(float(state.seconds), 3),
@@ -141,9 +142,17 @@ def trained_backend(meta: dict[str, Any]) -> str:
 
 
 
+def _arch_label(name: str, kernels: str | None) -> str:
+    return f"{name} {kernels}" if name == "srcnn" else name
+
+
 def check_pretrained(meta: dict[str, Any], cfg: TrainConfig, path: str | Path) -> None:
     """A checkpoint whose generator can initialise phase `cfg` (same generator size); CheckpointError if not."""
     arch = meta["arch"]
+    theirs = _arch_label(arch.get("name") or "srresnet", arch.get("kernels"))
+    if theirs != _arch_label(cfg.arch, cfg.kernels):
+        raise CheckpointError(f"{path}: this is a {theirs} generator, but this run trains "
+                              f"{_arch_label(cfg.arch, cfg.kernels)}")
     if (arch["blocks"], arch["channels"]) != (cfg.blocks, cfg.channels):
         raise CheckpointError(f"{path}: generator has {arch['blocks']} blocks x {arch['channels']} channels, "
                               f"this run {cfg.blocks} x {cfg.channels}; pass matching --blocks/--channels")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srcore.arch import ARCHS, SCALES
+from srcore.arch import ARCHS, INTERPOLATING, SCALES, SRCNN_KERNELS
 from srcore.errors import UserError
 from srcore.workers import DISTRIBUTE_MODES
 
@@ -20,9 +20,13 @@ BACKENDS = ("torch", "keras")
 PHASES = ("supervised", "adversarial")  # content loss only (SRResNet-MSE) / with the discriminator (SRGAN)
 # The command line's --model names: (architecture, phase). "srgan" is the SRResNet generator trained
 # adversarially; a new architecture adds its own name here (and to srcore.arch.ARCHS).
-MODELS = {"srresnet": ("srresnet", "supervised"), "srgan": ("srresnet", "adversarial")}
-CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
-SCHEDULES = ("constant", "step", "cosine")
+MODELS = {"srresnet": ("srresnet", "supervised"), "srgan": ("srresnet", "adversarial"),
+          "srcnn": ("srcnn", "supervised"), "vdsr": ("vdsr", "supervised")}
+# "sse": half the sum of squared errors of a sample in [0, 1] units, averaged over the batch: Caffe's
+# EuclideanLoss, which SRCNN and VDSR trained with (their learning rates and VDSR's clipping assume it).
+CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "sse")
+SCHEDULES = ("constant", "step", "cosine", "staircase")
+OPTIMIZERS = ("adam", "sgd")
 
 
 def model_name(arch: str, phase: str) -> str:
@@ -51,9 +55,17 @@ class TrainConfig:
     lr: float = 1e-4
     # "step": lr until lr_decay_at * iterations, then lr * lr_decay (the paper's SRGAN schedule:
     # 1e-4 then 1e-5 at half); "constant"; "cosine": cosine from lr to lr * lr_decay.
+    # "staircase": lr * lr_decay ** k after k * lr_decay_at * iterations (VDSR: x0.1 every 20 of 80 epochs).
     lr_schedule: str = "constant"
     lr_decay: float = 0.1
     lr_decay_at: float = 0.5
+    optimizer: str = "adam"  # "adam" (torch's rule, betas 0.9/0.999) or "sgd" (with momentum, torch's rule)
+    momentum: float = 0.9  # sgd
+    weight_decay: float = 0.0  # sgd: L2 penalty added to the gradient (torch's SGD weight_decay)
+    # VDSR's adjustable gradient clipping: each gradient element clipped to [-clip / lr, clip / lr]; 0 = none.
+    clip: float = 0.0
+    kernels: str = "9-1-5"  # srcnn: kernel sizes of its three layers ("9-1-5" or "9-5-5")
+    multiscale: bool = False  # srcnn/vdsr: train on x2, x3 and x4 inputs at once (VDSR's multi-scale model)
     content_loss: str = "mse"
     adv_weight: float = 1e-3
     vgg_weights: str | None = None  # None: the framework's ImageNet weights; a path; "random" (smoke only)
@@ -99,8 +111,19 @@ class TrainConfig:
         return cls(**values)
 
     @property
+    def interpolating(self) -> bool:
+        """The network's input is the bicubic-upscaled LR image (SRCNN, VDSR)."""
+        return self.arch in INTERPOLATING
+
+    @property
+    def train_scales(self) -> tuple[int, ...]:
+        """The scales of the training inputs: x2, x3 and x4 for a multi-scale model, else the scale."""
+        return SCALES if self.multiscale else (self.scale,)
+
+    @property
     def lr_patch_size(self) -> int:
-        return self.patch_size // self.scale
+        """Side of the network's input patch: the LR patch, or the HR-sized patch for an interpolating network."""
+        return self.patch_size if self.interpolating else self.patch_size // self.scale
 
     def save(self, path: str | Path) -> None:
         from srcore.fileio import atomic_write_text
@@ -137,8 +160,19 @@ class TrainConfig:
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.blocks >= 1 and self.channels >= 1, "--blocks and --channels must be >= 1"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.patch_size % self.scale == 0 and self.patch_size >= self.scale,
+            ((self.patch_size % self.scale == 0 or self.interpolating) and self.patch_size >= self.scale,
              f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+                                           f"{self.optimizer!r}"),
+            (self.clip >= 0 and self.weight_decay >= 0 and 0 <= self.momentum < 1,
+             "--clip and --weight-decay must be >= 0 and --momentum in [0, 1)"),
+            (self.kernels in SRCNN_KERNELS, f"--kernels must be one of {', '.join(SRCNN_KERNELS)}, got "
+                                            f"{self.kernels!r}"),
+            (not self.multiscale or self.interpolating,
+             "--multiscale trains a network on bicubic-upscaled inputs of several scales: srcnn or vdsr only"),
+            (not self.adversarial or self.arch == "srresnet", "the adversarial phase trains an srresnet generator"),
+            (self.content_loss in ("mse", "sse") or self.arch == "srresnet" or self.adversarial,
+             f"--content-loss {self.content_loss}: srcnn and vdsr train with mse or sse"),
             (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
             (self.val_images >= 0, f"--val-images must be >= 0 (0 = all val crops), got {self.val_images}"),
             (self.pretrained is None or str(self.pretrained) != "", "--pretrained must name a checkpoint"),
@@ -173,6 +207,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "srresnet": dict(iterations=1_000_000, lr=1e-4, lr_schedule="constant", content_loss="mse"),
         "srgan": dict(iterations=200_000, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
                       content_loss="vgg54"),
+        # Dong et al. 2016: 33x33 sub-images, batch 128, SGD at 1e-4 on Caffe's Euclidean loss, ~10^8
+        # backpropagations (they also give the last layer 1e-5: one rate here).
+        "srcnn": dict(blocks=3, channels=64, batch_size=128, patch_size=33, iterations=800_000, lr=1e-4,
+                      optimizer="sgd", momentum=0.9, content_loss="sse"),
+        # Kim et al. 2016: 41x41 patches, batch 64, SGD momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10
+        # every 20 of 80 epochs, gradients clipped to 0.01 / lr; the iteration count is ours.
+        "vdsr": dict(blocks=20, channels=64, batch_size=64, patch_size=41, iterations=80_000, lr=0.1,
+                     lr_schedule="staircase", lr_decay=0.1, lr_decay_at=0.25, optimizer="sgd", momentum=0.9,
+                     weight_decay=1e-4, clip=0.01, content_loss="sse"),
     },
     "quick": {
         "common": dict(blocks=16, channels=64, batch_size=16, patch_size=96, val_every=250,
@@ -180,6 +223,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "srresnet": dict(iterations=2000, lr=5e-4, lr_schedule="cosine", lr_decay=0.02, content_loss="mse"),
         "srgan": dict(iterations=400, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
                       content_loss="vgg54"),
+        # Adam and a cosine decay instead of the papers' SGD: what reaches a useful model in CPU minutes.
+        "srcnn": dict(blocks=3, channels=64, patch_size=48, iterations=10_000, lr=1e-3, lr_schedule="cosine",
+                      lr_decay=0.05, content_loss="mse", val_every=1000, save_every=1000),
+        "vdsr": dict(blocks=20, channels=64, patch_size=48, iterations=1500, lr=2e-4, lr_schedule="cosine",
+                     lr_decay=0.05, content_loss="mse"),
     },
     "smoke": {
         "common": dict(blocks=2, channels=16, disc_channels=8, batch_size=2, patch_size=32, val_every=2,
@@ -187,6 +235,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "srresnet": dict(iterations=4, lr=1e-3, lr_schedule="constant", content_loss="mse"),
         "srgan": dict(iterations=4, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
                       content_loss="vgg22"),
+        "srcnn": dict(blocks=3, channels=8, iterations=4, lr=1e-3, content_loss="mse"),
+        "vdsr": dict(blocks=3, channels=8, iterations=4, lr=1e-2, optimizer="sgd", clip=0.01, weight_decay=1e-4,
+                     content_loss="sse"),
     },
 }
 
@@ -213,6 +264,8 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
         return cfg.lr
     if cfg.lr_schedule == "step":
         return cfg.lr * (cfg.lr_decay if step >= int(cfg.lr_decay_at * cfg.iterations) else 1.0)
+    if cfg.lr_schedule == "staircase":
+        return cfg.lr * cfg.lr_decay ** (step // max(int(cfg.lr_decay_at * cfg.iterations), 1))
     # cosine from lr down to lr * lr_decay over the phase
     t = min(step / max(cfg.iterations - 1, 1), 1.0)
     low = cfg.lr * cfg.lr_decay

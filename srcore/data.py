@@ -53,6 +53,21 @@ def load_pairs(data_dir: str | Path, split: str, scale: int, limit: int = 0) -> 
     return hrs, lrs
 
 
+def interpolated_pairs(data_dir: str | Path, split: str, scales: tuple[int, ...]) -> tuple[list[np.ndarray],
+                                                                                      list[np.ndarray]]:
+    """HR images and their LR images bicubic-upscaled back to the HR size (once, by srcore.imresize on the
+    uint8 image: the bicubic baseline's own output), for every scale in `scales`: the training pairs of an
+    interpolating network (SRCNN, VDSR), sampled with PatchSampler(..., scale=1)."""
+    from srcore.imresize import imresize
+
+    hrs, ups = [], []
+    for scale in scales:
+        hr, lr = load_pairs(data_dir, split, scale)
+        hrs += hr
+        ups += [imresize(im, scale) for im in lr]
+    return hrs, ups
+
+
 @dataclass
 class BenchImage:
     name: str

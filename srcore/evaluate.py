@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from srcore.arch import INTERPOLATING
 from srcore.color import rgb_to_gray, to_uint8
 from srcore.data import BenchImage, available_benchmarks, load_benchmark, lr_to_input
 from srcore.errors import UserError
@@ -64,6 +65,23 @@ def make_sr_function(upscale: Upscaler, scale: int, tile: int = 0, overlap: int 
 def bicubic_sr_function(scale: int) -> SRFunction:
     """The bicubic baseline: MATLAB-compatible imresize of the LR image."""
     return lambda lr: imresize(lr, scale)
+
+
+def bicubic_input(network: Upscaler, scale: int) -> Upscaler:
+    """The upscaler of a network on the bicubic-upscaled image (SRCNN, VDSR): the LR batch is upscaled by the
+    bicubic baseline itself (MATLAB-compatible imresize of the uint8 image), then the network restores it."""
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        lr8 = np.clip(np.rint(np.asarray(lr) * 255.0), 0, 255).astype(np.uint8)
+        return network(lr_to_input(np.stack([imresize(im, scale) for im in lr8])))
+
+    return upscale
+
+
+def for_checkpoint(network: Upscaler, meta: dict[str, Any]) -> Upscaler:
+    """The upscaler of a checkpoint's generator run by `network`: with the bicubic input step for SRCNN/VDSR."""
+    arch = meta["arch"].get("name") or "srresnet"
+    return bicubic_input(network, int(meta["scale"])) if arch in INTERPOLATING else network
 
 
 def validate(upscale: Upscaler, hr: Sequence[np.ndarray], lr: Sequence[np.ndarray], scale: int,

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from srcore.checkpoint import RunState
 from srcore.config import TrainConfig, lr_at
-from srcore.data import PatchSampler, load_pairs
+from srcore.data import PatchSampler, interpolated_pairs, load_pairs
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, validate
 from srcore.fileio import atomic_write_text, remove_stale_temporaries
@@ -238,8 +238,12 @@ class PhaseLoop:
         end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
         if start >= end:
             return None
-        train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
-        sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
+        if cfg.interpolating:  # inputs: the LR images bicubic-upscaled once, cropped like the HR ones
+            train_hr, train_in = interpolated_pairs(cfg.data, "train", cfg.train_scales)
+            sampler = PatchSampler(train_hr, train_in, 1, cfg.patch_size, cfg.batch_size, cfg.seed)
+        else:
+            train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
+            sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
         out = Path(cfg.out)
         if self.trainer.is_main:  # one worker validates and writes the run folder
             self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)

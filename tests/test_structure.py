@@ -27,7 +27,8 @@ ALLOWED = {
 
 # Deliberate differences between torch_srgan/<module>.py and keras_srgan/<module>.py (public names).
 TORCH_ONLY = {
-    "models": {"ResidualBlock", "UpsampleBlock", "Generator", "DiscBlock", "Discriminator"},  # nn.Module classes
+    # nn.Module classes (Keras builds functional models)
+    "models": {"ResidualBlock", "UpsampleBlock", "Generator", "SRCNN", "VDSR", "DiscBlock", "Discriminator"},
     "losses": {"vgg19_features"},  # torchvision's module indices, built without torchvision's classifier
     "device": {"amp_dtype", "autocast", "uses_channels_last", "place", "to_tensor", "to_numpy"},  # NCHW, autocast
     "checkpoint": {"LoadedCheckpoint", "load_module_state"},  # one .pth holds everything
@@ -44,7 +45,8 @@ KERAS_ONLY = {
     "device": {"on_gpu", "on_device", "dtype_policy"},  # tf.device strings and Keras dtype policies
     "checkpoint": {"WEIGHTS_SUFFIX", "STATE_SUFFIX", "META_SUFFIX", "CheckpointFiles", "checkpoint_files",
                    "read_state", "assign_state"},  # three files per checkpoint
-    "train": {"SRGANModel", "TorchAdam", "make_optimizer"},  # keras.Model.train_step override; torch's Adam rule
+    # keras.Model.train_step override; torch's Adam and SGD rules
+    "train": {"SRGANModel", "TorchAdam", "TorchSGD", "make_optimizer"},
     "inference": set(),
     "tensorboard": set(),
     # tf.distribute: the replicas' slices and loss share, the replicated step, Keras' synchronized BN

@@ -132,7 +132,7 @@ def test_offline_vgg_fails_before_training(monkeypatch: pytest.MonkeyPatch, pret
     assert not out.exists()
 
 
-@pytest.mark.parametrize("model", ["srresnet", "srgan"])
+@pytest.mark.parametrize("model", ["srresnet", "srgan", "srcnn", "vdsr"])  # vdsr: SGD momentum and clipping
 def test_resume_equals_one_go(model: str, pretrained: Path, tiny_data: Path, tmp_path: Path) -> None:
     extra = {"pretrained": str(pretrained / "last.pth")} if model == "srgan" else {}
     one_go = train(smoke_cfg(model, tiny_data, tmp_path / "a", **extra))

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from srcore.evaluate import Upscaler
+from srcore.arch import generator_args
+from srcore.evaluate import Upscaler, for_checkpoint
 from torch_srgan.checkpoint import load_checkpoint, load_generator_weights
 from torch_srgan.device import place, resolve_device, to_numpy, to_tensor
-from torch_srgan.models import Generator, build_generator
+from torch_srgan.models import build_generator
 
 
 def make_upscaler(generator: torch.nn.Module, device: str | torch.device | None = None) -> Upscaler:
@@ -36,10 +37,10 @@ def make_upscaler(generator: torch.nn.Module, device: str | torch.device | None 
     return upscale
 
 
-def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator of a checkpoint (built from its metadata's scale and arch) and the metadata, on CPU."""
     meta, checkpoint = load_checkpoint(path)
-    generator = build_generator(meta["scale"], meta["arch"]["blocks"], meta["arch"]["channels"])
+    generator = build_generator(**generator_args(meta))
     load_generator_weights(generator, checkpoint)
     return generator, meta
 
@@ -47,4 +48,4 @@ def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
 def load_upscaler(path: str | Path, device: str | torch.device | None = None) -> tuple[Upscaler, dict[str, Any]]:
     """(upscaler, meta) of a `.pth` checkpoint; CheckpointError (a UserError) for wrong or damaged files."""
     generator, meta = load_generator(path)
-    return make_upscaler(generator, device), meta
+    return for_checkpoint(make_upscaler(generator, device), meta), meta

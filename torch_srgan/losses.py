@@ -142,7 +142,8 @@ def build_vgg(layer: str, weights: str | None = None) -> nn.Sequential:
 
 
 class ContentLoss(nn.Module):
-    """"mse": MSE in the [-1, 1] image space; "vgg22"/"vgg54": MSE of VGG19 features / 12.75.
+    """"mse": MSE in the [-1, 1] image space; "vgg22"/"vgg54": MSE of VGG19 features / 12.75; "sse": half the sum
+    of squared errors per sample in [0, 1] units, averaged over the batch (srcore.config.CONTENT_LOSSES).
 
     Both inputs are generator-range images in [-1, 1], (N, 3, H, W).
     """
@@ -152,7 +153,7 @@ class ContentLoss(nn.Module):
         if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
         self.kind = kind
-        self.vgg = build_vgg(kind[3:], weights) if kind != "mse" else None
+        self.vgg = build_vgg(kind[3:], weights) if kind.startswith("vgg") else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -168,6 +169,8 @@ class ContentLoss(nn.Module):
         return self.vgg(x) / VGG_SCALE
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if self.kind == "sse":  # Caffe's EuclideanLoss in [0, 1] units: (x/2)^2 summed per sample / 2, batch mean
+            return ((sr.float() - hr.float()) ** 2).sum() / (8.0 * sr.shape[0])
         if self.vgg is None:
             return F.mse_loss(sr.float(), hr.float())
         with torch.no_grad():

@@ -1,4 +1,5 @@
-"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017) in PyTorch, NCHW; shapes from srcore.arch."""
+"""SRResNet generator and SRGAN discriminator (Ledig et al. 2017), SRCNN and VDSR in PyTorch, NCHW; shapes from
+srcore.arch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from srcore.arch import (
     PRELU_INIT,
     discriminator_side,
     discriminator_stages,
+    srcnn_layers,
     upsample_factors,
+    vdsr_layers,
 )
 
 
@@ -77,6 +80,52 @@ class Generator(nn.Module):
         return torch.tanh(self.tail_conv(self.upsample(body)))
 
 
+class SRCNN(nn.Module):
+    """SRCNN (Dong et al. 2016): the bicubic-upscaled image in [0, 1] (N, 3, H, W) -> SR in [-1, 1], same size.
+
+    Three convolutions (ReLU after the first two), zero-padded; computed in [0, 1] units like the paper's
+    (weights drawn from N(0, 0.001), biases 0), mapped to the project's [-1, 1] output at the end.
+    """
+
+    def __init__(self, channels: int = 64, kernels: str = "9-1-5") -> None:
+        super().__init__()
+        shapes, cin, convs = srcnn_layers(channels, kernels), 3, []
+        for k, filters in shapes:
+            convs.append(_conv(cin, filters, k))
+            cin = filters
+        self.layers = nn.ModuleList(convs)
+        for conv in self.layers:
+            nn.init.normal_(conv.weight, std=1e-3)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, conv in enumerate(self.layers):
+            x = conv(x) if i == len(self.layers) - 1 else torch.relu(conv(x))
+        return 2.0 * x - 1.0
+
+
+class VDSR(nn.Module):
+    """VDSR (Kim et al. 2016): the bicubic-upscaled image in [0, 1] -> SR in [-1, 1]; `blocks` 3x3 convolutions
+    predict the residual that is added to the input (He initialisation, as the paper's)."""
+
+    def __init__(self, blocks: int = 20, channels: int = 64) -> None:
+        super().__init__()
+        cin, convs = 3, []
+        for k, filters in vdsr_layers(blocks, channels):
+            convs.append(_conv(cin, filters, k))
+            cin = filters
+        self.layers = nn.ModuleList(convs)
+        for conv in self.layers:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for i, conv in enumerate(self.layers):
+            y = conv(y) if i == len(self.layers) - 1 else torch.relu(conv(y))
+        return 2.0 * (x + y) - 1.0
+
+
 class DiscBlock(nn.Module):
     """conv3x3 (padding 1), optional BN, LeakyReLU(0.2)."""
 
@@ -109,7 +158,13 @@ class Discriminator(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64) -> Generator:
+def build_generator(scale: int = 4, blocks: int = 16, channels: int = 64, arch: str = "srresnet",
+                    kernels: str = "9-1-5") -> nn.Module:
+    """The generator of `arch` (srcore.arch.ARCHS); `scale` only shapes SRResNet (the others keep the input's size)."""
+    if arch == "srcnn":
+        return SRCNN(channels=channels, kernels=kernels)
+    if arch == "vdsr":
+        return VDSR(blocks=blocks, channels=channels)
     return Generator(scale=scale, blocks=blocks, channels=channels)
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler
+from srcore.evaluate import Upscaler, bicubic_input
 from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 from torch_srgan.checkpoint import (
     BEST,
@@ -56,16 +56,17 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         torch.manual_seed(cfg.seed)  # reproducible initial weights
-        self.generator = place(build_generator(cfg.scale, cfg.blocks, cfg.channels), self.device)
+        self.generator = place(build_generator(cfg.scale, cfg.blocks, cfg.channels, cfg.arch, cfg.kernels),
+                               self.device)
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
             self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
         self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights), self.device)
         # What trains: the models themselves, or DistributedDataParallel around them under torchrun.
         self.train_g, self.train_d = self._parallel(self.generator), self._parallel(self.discriminator)
-        self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._adam(self.generator)}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._optimizer(self.generator)}
         if self.discriminator is not None:
-            self.optimizers["optim_d"] = self._adam(self.discriminator)
+            self.optimizers["optim_d"] = self._optimizer(self.discriminator)
 
     def _parallel(self, model: nn.Module | None) -> Any:
         """`model` wrapped for several workers (SyncBatchNorm first with --sync-bn), or itself for one."""
@@ -79,12 +80,21 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    def _adam(self, model: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=lr_at(self.cfg, 0), betas=(0.9, 0.999), eps=1e-8)
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(model.parameters(), lr=lr_at(cfg, 0), momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=lr_at(cfg, 0), betas=(0.9, 0.999), eps=1e-8)
 
     def _backward_step(self, loss: torch.Tensor, optim: torch.optim.Optimizer) -> None:
         optim.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.cfg.clip > 0:  # VDSR's adjustable clipping: each element to +-clip / lr (of unscaled gradients)
+            self.scaler.unscale_(optim)
+            bound = self.cfg.clip / optim.param_groups[0]["lr"]
+            for group in optim.param_groups:
+                nn.utils.clip_grad_value_(group["params"], bound)
         self.scaler.step(optim)
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
@@ -140,7 +150,8 @@ class Trainer:
 
     def upscaler(self) -> Upscaler:
         """The current generator as an evaluation upscaler (eval mode inside each call, restored after)."""
-        return make_upscaler(self.generator, self.device)
+        network = make_upscaler(self.generator, self.device)
+        return bicubic_input(network, self.cfg.scale) if self.cfg.interpolating else network
 
     def optimizer_state(self) -> dict[str, Any]:
         """Optimizers (and the AMP loss scaler) by checkpoint name: what a resume needs besides the models."""
