@@ -149,8 +149,9 @@ def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False,
              f"{new_meta['trained_backend']}, {meta.get('iteration')} iterations)",
              f"  -> {written} ({FORMAT_NAMES[dst_kind]}): {parts} weights"]
     if src_kind != "neutral":
-        lines.append("  optimizer state is not converted: the result evaluates (test.py) and can start an SRGAN "
-                     "phase (--pretrained), but cannot --resume training")
+        srgan = " and can start an SRGAN phase (--pretrained)," if meta["model"] in ("srresnet", "srgan") else ""
+        lines.append(f"  optimizer state is not converted: the result evaluates (test.py){srgan} but cannot "
+                     "--resume training")
     return lines
 
 

@@ -26,12 +26,18 @@ PAPER = {
     "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
     "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
     "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
+    # Kim et al. 2016 (VDSR), Table 3, x4: SRCNN (Dong et al. 2016) as quoted there, and VDSR itself.
+    "srcnn": {"Set5": (30.48, 0.8628), "Set14": (27.49, 0.7503), "BSD100": (26.90, 0.7101)},
+    "vdsr": {"Set5": (31.35, 0.8838), "Set14": (28.01, 0.7674), "BSD100": (27.29, 0.7251)},
 }
-PAPER_SETUP = {  # (content loss, training) as the paper describes them
+PAPER_SETUP = {  # (content loss, training) as the papers describe them
     "bicubic": ("", ""),
     "srresnet": ("MSE", "10^6 iterations, 350k ImageNet images"),
     "srgan": ("VGG54 + 10^-3 adversarial", "10^5 + 10^5 iterations from SRResNet"),
+    "srcnn": ("MSE (Y channel)", "SGD, ~10^8 backprops, 91 images + ImageNet"),
+    "vdsr": ("MSE (Y channel)", "SGD + clipping, 80 epochs, 291 images"),
 }
+PAPER_SOURCE = {"srcnn": "Kim et al., Table 3", "vdsr": "Kim et al., Table 3"}  # others: Ledig et al., Table 2
 
 _MARKER_START = "<!-- results-table:start (generated from results.csv by srcore/results.py; do not edit) -->"
 _MARKER_END = "<!-- results-table:end -->"
@@ -132,7 +138,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             if scale == 4 and dataset in PAPER.get(model, {}):
                 psnr, ssim = PAPER[model][dataset]
                 loss, training = PAPER_SETUP[model]
-                out.append(f"| *{model}: Ledig et al., Table 2 (quoted)* | {loss} | | | {training} | | | {psnr:.2f} | "
+                source = PAPER_SOURCE.get(model, "Ledig et al., Table 2")
+                out.append(f"| *{model}: {source} (quoted)* | {loss} | | | {training} | | | {psnr:.2f} | "
                            f"{ssim:.4f} | | |")
             for r in (r for r in ours if r["model"] == model):
                 out.append(_row_line(r, commands))
