@@ -79,6 +79,8 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
         dt = time.perf_counter() - t0
         value, unit = steps * (size * 4) ** 2 / 1e6 / dt, "output MP/s"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if what != "inference" and backend == "keras":  # MirroredStrategy takes every local GPU: say how many it took
+        workers = trainer.workers.replicas
     return {"backend": _label(backend, what, xla, workers), "what": what, "value": value, "unit": unit,
             "peak_mb": peak_mb, "seconds_per_step": dt / steps}
 

@@ -120,7 +120,8 @@ def _keras_losses(run: Path) -> list[float]:
 def _generator(run: Path) -> dict[str, np.ndarray]:
     from srconvert.convert import read_checkpoint
 
-    return read_checkpoint(run / "srresnet" / "last.weights.h5", discriminator=False)[2]["generator"]
+    last = next(p for p in (run / "srresnet" / "last.weights.h5", run / "srresnet" / "last.pth") if p.is_file())
+    return read_checkpoint(last, discriminator=False)[2]["generator"]
 
 
 def _assert_same_training(run: Path, one: Path) -> None:
@@ -204,6 +205,21 @@ def test_keras_multiworker_two_local_workers(tiny_data: Path, tmp_path: Path, on
                         "--distribute", "none"], capture_output=True, text=True, timeout=600, env=TF_QUIET)
     assert p.returncode == 0, p.stderr[-3000:]
     assert json.loads((out / "srresnet" / "last.json").read_text())["iteration"] == 6
+
+
+def test_torch_sync_bn_equals_one_process(tiny_data: Path, tmp_path: Path) -> None:
+    """PyTorch's counterpart of the Keras checks above; SyncBatchNorm is CUDA only, so this needs 2 GPUs."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA GPUs (PyTorch's SyncBatchNorm is CUDA only)")
+    args = [*KERAS_RUN, "--data", str(tiny_data)]
+    args[args.index("keras")] = "torch"
+    p = torchrun(2, *args, "--out", str(tmp_path / "two"), "--sync-bn", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    p = subprocess.run([sys.executable, str(REPO / "trains.py"), *args, "--out", str(tmp_path / "one"), "--device",
+                        "cuda:0"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    _assert_same_training(tmp_path / "two", tmp_path / "one")
 
 
 def test_keras_multiworker_needs_tf_config(tiny_data: Path, tmp_path: Path) -> None:
