@@ -186,3 +186,31 @@ def test_config_rules() -> None:
             preset_config("quick", "srresnet" if "multiscale" in bad else "srcnn", **bad).validate()
     with pytest.raises(UserError, match="mse or sse"):
         preset_config("quick", "vdsr", content_loss="vgg54").validate()
+
+
+def test_multiscale_training(tmp_path: Path) -> None:
+    """--multiscale: the training inputs of x2, x3 and x4 in one sampler; validation at the run's scale."""
+    from PIL import Image
+
+    from srcore.data import interpolated_pairs
+    from torch_srgan.train import train
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("val", 2)):
+        root = tmp_path / "data" / "bsd500" / split
+        (root / "hr").mkdir(parents=True)
+        for i in range(n):
+            hr = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((48, 48), Image.BICUBIC)
+            hr.save(root / "hr" / f"{i}.png")
+            for s in (2, 3, 4):
+                (root / f"lr_x{s}").mkdir(exist_ok=True)
+                hr.resize((48 // s, 48 // s), Image.BICUBIC).save(root / f"lr_x{s}" / f"{i}.png")
+    hr, up = interpolated_pairs(tmp_path / "data", "train", (2, 3, 4))
+    assert len(hr) == len(up) == 12 and all(a.shape == b.shape for a, b in zip(hr, up))
+    assert not np.array_equal(up[0], up[4])  # the x2 and x3 inputs of the same image differ
+    cfg = preset_config("smoke", "vdsr", data=str(tmp_path / "data"), out=str(tmp_path / "run"), device="cpu",
+                        multiscale=True, tensorboard=False)
+    ckpt = train(cfg.validate())
+    assert ckpt.is_file()
+    with pytest.raises(UserError, match="lr_x2"):  # data without the other scales: a one-line error
+        train(dataclasses.replace(cfg, data=str(tmp_path / "none"), out=str(tmp_path / "r2")))
