@@ -122,7 +122,7 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
 
 def shipped_name(model: str, backend: str) -> str:
     """File stem of a shipped quick-preset generator and its training log (results/weights/, results/logs/)."""
-    return f"srresnet_x4_{backend}_quick" if model == "srresnet" else f"srgan_x4_{backend}_quick_mse"
+    return f"srgan_x4_{backend}_quick_mse" if model == "srgan" else f"{model}_x4_{backend}_quick"
 
 
 def run_figures(args: Any) -> list[Path]:
@@ -139,6 +139,10 @@ def run_figures(args: Any) -> list[Path]:
         ("srgan", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"]),
                    ("discriminator loss", ["d_loss"]), ("mean D(x)", ["d_real", "d_fake"])],
          "SRGAN-MSE from each backend's SRResNet: both backends, same batches"),
+        ("srcnn", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
+         "SRCNN 9-1-5, quick preset: both backends, same batches"),
+        ("vdsr", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
+         "VDSR, quick preset: both backends, same batches"),
     ):
         found = {b: logs / f"{shipped_name(phase, b)}.jsonl" for b in BACKEND_STYLE}
         found = {b: p for b, p in found.items() if p.is_file()}
@@ -161,13 +165,17 @@ def run_figures(args: Any) -> list[Path]:
         if not all(p.is_file() for p in models.values()):
             print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in models.values())}")
             continue
+        earlier = {"SRCNN": weights / f"{shipped_name('srcnn', backend)}.safetensors",
+                   "VDSR": weights / f"{shipped_name('vdsr', backend)}.safetensors"}
+        models = {**{m: p for m, p in earlier.items() if p.is_file()}, **models}  # the series in order
         fns = {m: make_sr_function(load_sr_model(str(p), backend, args.device, 4)[0], 4) for m, p in models.items()}
         rows = []
         for set_name, name in picks:
             im = sets[set_name][name]
             outputs = {"bicubic": bicubic(im.lr), **{f"{m} ({label})": fn(im.lr) for m, fn in fns.items()}}
             rows.append((f"{set_name} {name}", im.hr, outputs))
-        written.append(plot_comparison(rows, f"x4, trained and run in {label}: HR | bicubic | SRResNet-MSE | "
-                                             f"SRGAN-MSE (PSNR of each crop, Y channel)",
+        names = " | ".join(m.replace("SRResNet", "SRResNet-MSE").replace("SRGAN", "SRGAN-MSE") for m in models)
+        written.append(plot_comparison(rows, f"x4, trained and run in {label}: HR | bicubic | {names} "
+                                             f"(PSNR of each crop, Y channel)",
                                        out_dir / f"comparison_{backend}.png"))
     return written
