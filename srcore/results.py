@@ -34,7 +34,7 @@ PAPER_SETUP = {  # (content loss, training) as the papers describe them
     "bicubic": ("", ""),
     "srresnet": ("MSE", "10^6 iterations, 350k ImageNet images"),
     "srgan": ("VGG54 + 10^-3 adversarial", "10^5 + 10^5 iterations from SRResNet"),
-    "srcnn": ("MSE (Y channel)", "SGD, ~10^8 backprops, 91 images + ImageNet"),
+    "srcnn": ("MSE (Y channel)", "SGD, ~10^8 backprops (91 images or ImageNet)"),
     "vdsr": ("MSE (Y channel)", "SGD + clipping, 80 epochs, 291 images"),
 }
 PAPER_SOURCE = {"srcnn": "Kim et al., Table 3", "vdsr": "Kim et al., Table 3"}  # others: Ledig et al., Table 2
