@@ -58,6 +58,28 @@ def test_two_workers_then_resume_on_one_and_on_two(tiny_data: Path, tmp_path: Pa
     assert load_checkpoint(one / "srresnet" / "last.pth")[0]["iteration"] == 8
 
 
+def test_two_workers_compute_what_one_does(tiny_data: Path, tmp_path: Path) -> None:
+    """Without BatchNorm (SRCNN) nothing depends on how the batch is split: 2 workers on a global batch of 4 give
+    one process's losses (1e-5 relative) and weights (1e-5): the gradients are averaged, the batches the same."""
+    pytest.importorskip("torch")
+    from srconvert.convert import read_checkpoint
+
+    common = ["--backend", "torch", "--model", "srcnn", "--preset", "smoke", "--batch-size", "4", "--data",
+              str(tiny_data), "--no-tensorboard", "--iterations", "4"]
+    p = torchrun(2, *common, "--out", str(tmp_path / "two"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    p = subprocess.run([sys.executable, str(REPO / "trains.py"), *common, "--out", str(tmp_path / "one")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    losses = [[json.loads(line)["content"] for line in (tmp_path / run / "srcnn" / "log.jsonl").read_text().splitlines()
+               if "content" in json.loads(line)] for run in ("two", "one")]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    two, one = (read_checkpoint(tmp_path / run / "srcnn" / "last.pth", discriminator=False)[2]["generator"]
+                for run in ("two", "one"))
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-5, err_msg=key)
+
+
 def test_adversarial_phase_on_two_workers(tiny_data: Path, tmp_path: Path) -> None:
     """Both models under DDP: the discriminator sees real and generated patches in two calls per step."""
     pytest.importorskip("torch")
