@@ -32,6 +32,9 @@ def plan_phases(args: Any) -> list[TrainConfig]:
     With --pretrained, the scale and generator size default to the checkpoint's own.
     """
     common = {k: getattr(args, k, None) for k in OVERRIDES}
+    if args.pretrained and args.model != "srgan":
+        raise UserError(f"--pretrained initialises the generator of an SRGAN phase (--model srgan); a {args.model} run "
+                        "starts from its own initialisation (continue a run with --resume)")
     if args.pretrained:
         meta = pretrained_meta(args.pretrained)
         for key in ("blocks", "channels"):
