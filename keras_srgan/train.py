@@ -183,6 +183,24 @@ def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers
     return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if mixed else opt
 
 
+def _check_replicas(cfg: TrainConfig, replicas: int, several: bool) -> None:
+    """What a tf.distribute run (`several`: under a strategy) cannot do, as one-line errors, before any model."""
+    if several and cfg.device:
+        raise UserError(f"--device {cfg.device} with --distribute {cfg.distribute}: the strategy places the "
+                        "replicas itself (every local GPU, else the CPU); leave --device out")
+    if several and cfg.xla:
+        raise UserError(f"--xla with --distribute {cfg.distribute}: XLA cannot compile a step whose variables "
+                        "live on several devices; leave --xla out")
+    if several and cfg.clip:
+        raise UserError("--clip with --distribute: Keras sums the replicas' gradients after this clipping would "
+                        "run; train with --clip on one device, or torchrun (which clips the averaged gradients)")
+    if cfg.batch_size % replicas:
+        raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over {replicas} replicas; use a "
+                        f"multiple of {replicas}")
+    if cfg.sync_bn and replicas == 1:
+        print("note: --sync-bn has no effect with one replica", file=sys.stderr)
+
+
 class Trainer:
     """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`)."""
 
@@ -193,17 +211,7 @@ class Trainer:
         self.is_main = self.workers.is_main
         self.shard = (0, 1)  # every worker samples the whole global batch; each replica takes its slice
         strategy = self.workers.strategy
-        if strategy is not None and cfg.device:
-            raise UserError(f"--device {cfg.device} with --distribute {cfg.distribute}: the strategy places the "
-                            "replicas itself (every local GPU, else the CPU); leave --device out")
-        if strategy is not None and cfg.clip:
-            raise UserError("--clip with --distribute: Keras sums the replicas' gradients after this clipping would "
-                            "run; train with --clip on one device, or torchrun (which clips the averaged gradients)")
-        if cfg.batch_size % self.workers.replicas:
-            raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over {self.workers.replicas} "
-                            f"replicas; use a multiple of {self.workers.replicas}")
-        if cfg.sync_bn and self.workers.replicas == 1:
-            print("note: --sync-bn has no effect with one replica", file=sys.stderr)
+        _check_replicas(cfg, self.workers.replicas, several=strategy is not None)
         self.device = resolve_device(cfg.device)
         self.device_name = describe_device(self.device)  # recorded in every checkpoint
         if strategy is not None:
@@ -216,9 +224,6 @@ class Trainer:
         # XLA by default only on a GPU: on the CPU it measured ~25% slower than TF's own kernels
         # (results/speed.md); --xla / --no-xla force it either way. Never over several replicas (see
         # distributed_step).
-        if strategy is not None and cfg.xla:
-            raise UserError(f"--xla with --distribute {cfg.distribute}: XLA cannot compile a step whose variables "
-                            "live on several devices; leave --xla out")
         self.xla = (gpu and strategy is None) if cfg.xla is None else bool(cfg.xla)
         keras.utils.set_random_seed(cfg.seed)
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()

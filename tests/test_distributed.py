@@ -251,3 +251,7 @@ def test_keras_multiworker_needs_tf_config(tiny_data: Path, tmp_path: Path) -> N
                         str(tmp_path / "r"), "--distribute", "multiworker"], capture_output=True, text=True,
                        timeout=600, env=env)
     assert p.returncode == 2 and "needs TF_CONFIG" in p.stderr and "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, str(REPO / "trains.py"), *KERAS_RUN, "--data", str(tiny_data), "--out",
+                        str(tmp_path / "x"), "--distribute", "mirrored", "--cpu-devices", "3"], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert p.returncode == 2 and "does not split evenly over 3 replicas" in p.stderr and "Traceback" not in p.stderr
