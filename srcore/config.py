@@ -171,6 +171,9 @@ class TrainConfig:
             (not self.multiscale or self.interpolating,
              "--multiscale trains a network on bicubic-upscaled inputs of several scales: srcnn or vdsr only"),
             (not self.adversarial or self.arch == "srresnet", "the adversarial phase trains an srresnet generator"),
+            (self.arch != "srcnn" or self.blocks == 3, f"--blocks {self.blocks}: SRCNN has 3 layers (its variants: "
+                                                       "--kernels)"),
+            (self.arch != "vdsr" or self.blocks >= 2, f"--blocks {self.blocks}: VDSR needs at least 2 layers"),
             (self.content_loss in ("mse", "sse") or self.arch == "srresnet" or self.adversarial,
              f"--content-loss {self.content_loss}: srcnn and vdsr train with mse or sse"),
             (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
@@ -224,8 +227,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "srgan": dict(iterations=400, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
                       content_loss="vgg54"),
         # Adam and a cosine decay instead of the papers' SGD: what reaches a useful model in CPU minutes.
-        "srcnn": dict(blocks=3, channels=64, patch_size=48, iterations=10_000, lr=1e-3, lr_schedule="cosine",
-                      lr_decay=0.05, content_loss="mse", val_every=1000, save_every=1000),
+        "srcnn": dict(blocks=3, channels=64, patch_size=48, iterations=40_000, lr=1e-3, lr_schedule="cosine",
+                      lr_decay=0.05, content_loss="mse", val_every=2000, save_every=2000),
         "vdsr": dict(blocks=20, channels=64, patch_size=48, iterations=1500, lr=2e-4, lr_schedule="cosine",
                      lr_decay=0.05, content_loss="mse"),
     },

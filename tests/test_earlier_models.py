@@ -181,7 +181,7 @@ def test_config_rules() -> None:
     assert cfg.lr_patch_size == 41 and cfg.train_scales == (4,)
     assert preset_config("quick", "vdsr", multiscale=True).validate().train_scales == (2, 3, 4)
     for bad, msg in [(dict(multiscale=True), "srcnn or vdsr"), (dict(kernels="9-3-5"), "--kernels"),
-                     (dict(optimizer="rmsprop"), "--optimizer")]:
+                     (dict(optimizer="rmsprop"), "--optimizer"), (dict(blocks=5), "SRCNN has 3 layers")]:
         with pytest.raises(UserError, match=msg):
             preset_config("quick", "srresnet" if "multiscale" in bad else "srcnn", **bad).validate()
     with pytest.raises(UserError, match="mse or sse"):
