@@ -207,26 +207,35 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_keras_multiworker_two_local_workers(tiny_data: Path, tmp_path: Path, one_device_run: Path) -> None:
-    out = tmp_path / "multi"
+def _multiworker(*args: str) -> list[tuple[int, str]]:
+    """trains.py on 2 local workers (TF_CONFIG with 2 loopback ports): (return code, stderr) of each."""
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     procs = []
     for index in range(2):
         env = {**TF_QUIET, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                                     "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen([sys.executable, str(REPO / "trains.py"), *KERAS_RUN, "--data", str(tiny_data),
-                                       "--out", str(out), "--distribute", "multiworker", "--sync-bn"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    results = [p.communicate(timeout=600) for p in procs]
-    for p, (_, err) in zip(procs, results):
-        assert p.returncode == 0, err[-3000:]
+        procs.append(subprocess.Popen([sys.executable, str(REPO / "trains.py"), *args], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    return [(p.returncode, err) for p, (_, err) in zip(procs, outputs)]
+
+
+def test_keras_multiworker_two_local_workers(tiny_data: Path, tmp_path: Path, one_device_run: Path) -> None:
+    out = tmp_path / "multi"
+    results = _multiworker(*KERAS_RUN, "--data", str(tiny_data), "--out", str(out), "--distribute", "multiworker",
+                           "--sync-bn")
+    for code, err in results:
+        assert code == 0, err[-3000:]
     assert "srresnet x4" in results[0][1] and "srresnet x4" not in results[1][1]  # one progress bar
     _assert_same_training(out, one_device_run)
     assert "2 worker(s)" in json.loads((out / "srresnet" / "last.json").read_text())["device"]
-    p = subprocess.run([sys.executable, str(REPO / "trains.py"), "--resume", str(out), "--iterations", "6",
+    for code, err in _multiworker("--resume", str(out), "--iterations", "6"):  # resumed on both workers
+        assert code == 0, err[-3000:]
+    p = subprocess.run([sys.executable, str(REPO / "trains.py"), "--resume", str(out), "--iterations", "8",
                         "--distribute", "none"], capture_output=True, text=True, timeout=600, env=TF_QUIET)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert json.loads((out / "srresnet" / "last.json").read_text())["iteration"] == 6
+    assert json.loads((out / "srresnet" / "last.json").read_text())["iteration"] == 8
+    assert len(_keras_losses(out)) == 8  # every step logged once, by one writer
 
 
 def test_torch_sync_bn_equals_one_process(tiny_data: Path, tmp_path: Path) -> None:
