@@ -44,7 +44,7 @@ from keras_srgan.tensorboard import TensorBoardWriter
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler, bicubic_input
+from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 
 
@@ -295,8 +295,7 @@ class Trainer:
     def upscaler(self) -> Upscaler:
         """The current generator as an upscaler (inference mode); one compiled function, reused."""
         if self._upscaler is None:
-            network = make_upscaler(self.generator, self.cfg.device)
-            self._upscaler = bicubic_input(network, self.cfg.scale) if self.cfg.interpolating else network
+            self._upscaler = for_arch(make_upscaler(self.generator, self.cfg.device), self.cfg.arch, self.cfg.scale)
         return self._upscaler
 
     def save(self, path: str | Path, state: RunState) -> Path:

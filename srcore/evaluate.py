@@ -78,10 +78,14 @@ def bicubic_input(network: Upscaler, scale: int) -> Upscaler:
     return upscale
 
 
+def for_arch(network: Upscaler, arch: str, scale: int) -> Upscaler:
+    """The upscaler of a generator of `arch` run by `network`: with the bicubic input step for SRCNN/VDSR."""
+    return bicubic_input(network, scale) if arch in INTERPOLATING else network
+
+
 def for_checkpoint(network: Upscaler, meta: dict[str, Any]) -> Upscaler:
-    """The upscaler of a checkpoint's generator run by `network`: with the bicubic input step for SRCNN/VDSR."""
-    arch = meta["arch"].get("name") or "srresnet"
-    return bicubic_input(network, int(meta["scale"])) if arch in INTERPOLATING else network
+    """The upscaler of a checkpoint's generator run by `network` (for_arch with the metadata's architecture)."""
+    return for_arch(network, meta["arch"].get("name") or "srresnet", int(meta["scale"]))
 
 
 def validate(upscale: Upscaler, hr: Sequence[np.ndarray], lr: Sequence[np.ndarray], scale: int,

@@ -16,7 +16,7 @@ from torch import nn
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
-from srcore.evaluate import Upscaler, bicubic_input
+from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
 from torch_srgan.checkpoint import (
     BEST,
@@ -150,8 +150,7 @@ class Trainer:
 
     def upscaler(self) -> Upscaler:
         """The current generator as an evaluation upscaler (eval mode inside each call, restored after)."""
-        network = make_upscaler(self.generator, self.device)
-        return bicubic_input(network, self.cfg.scale) if self.cfg.interpolating else network
+        return for_arch(make_upscaler(self.generator, self.device), self.cfg.arch, self.cfg.scale)
 
     def optimizer_state(self) -> dict[str, Any]:
         """Optimizers (and the AMP loss scaler) by checkpoint name: what a resume needs besides the models."""
