@@ -106,25 +106,27 @@ def _to_output_range(x: tf.Tensor) -> tf.Tensor:
     return layers.Rescaling(2.0, offset=-1.0, dtype="float32", name="to_output_range")(x)
 
 
+def _conv_stack(x: Any, shapes: list[tuple[int, int]], initializer: Any) -> Any:
+    """Zero-padded convolutions of (kernel, filters) named conv0, conv1, ...; ReLU after all but the last."""
+    for i, (k, filters) in enumerate(shapes):
+        x = layers.Conv2D(filters, k, padding="same", activation="relu" if i < len(shapes) - 1 else None,
+                          kernel_initializer=initializer, name=f"conv{i}")(x)
+    return x
+
+
 def _srcnn(channels: int, kernels: str) -> keras.Model:
     """SRCNN (Dong et al. 2016): the bicubic-upscaled image in [0, 1] -> SR in [-1, 1], same size; three zero-padded
     convolutions (ReLU after the first two), weights from N(0, 0.001) and zero biases as in the paper."""
-    x = inp = keras.Input((None, None, 3), name="upscaled")
-    shapes = srcnn_layers(channels, kernels)
-    for i, (k, filters) in enumerate(shapes):
-        x = layers.Conv2D(filters, k, padding="same", activation="relu" if i < len(shapes) - 1 else None,
-                          kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3), name=f"conv{i}")(x)
+    inp = keras.Input((None, None, 3), name="upscaled")
+    x = _conv_stack(inp, srcnn_layers(channels, kernels), keras.initializers.RandomNormal(stddev=1e-3))
     return keras.Model(inp, _to_output_range(x), name="srcnn")
 
 
 def _vdsr(blocks: int, channels: int) -> keras.Model:
     """VDSR (Kim et al. 2016): the bicubic-upscaled image in [0, 1] -> SR in [-1, 1]; `blocks` 3x3 convolutions
     predict the residual added to the input (He initialisation, as the paper's)."""
-    x = inp = keras.Input((None, None, 3), name="upscaled")
-    shapes = vdsr_layers(blocks, channels)
-    for i, (k, filters) in enumerate(shapes):
-        x = layers.Conv2D(filters, k, padding="same", activation="relu" if i < len(shapes) - 1 else None,
-                          kernel_initializer="he_normal", name=f"conv{i}")(x)
+    inp = keras.Input((None, None, 3), name="upscaled")
+    x = _conv_stack(inp, vdsr_layers(blocks, channels), "he_normal")
     x = layers.Add(name="add_input")([inp, x])
     return keras.Model(inp, _to_output_range(x), name="vdsr")
 

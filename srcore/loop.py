@@ -238,12 +238,11 @@ class PhaseLoop:
         end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
         if start >= end:
             return None
-        if cfg.interpolating:  # inputs: the LR images bicubic-upscaled once, cropped like the HR ones
-            train_hr, train_in = interpolated_pairs(cfg.data, "train", cfg.train_scales)
-            sampler = PatchSampler(train_hr, train_in, 1, cfg.patch_size, cfg.batch_size, cfg.seed)
+        if cfg.interpolating:  # inputs: the LR images bicubic-upscaled once, cropped like the HR ones (scale 1)
+            (train_hr, train_in), in_scale = interpolated_pairs(cfg.data, "train", cfg.train_scales), 1
         else:
-            train_hr, train_lr = load_pairs(cfg.data, "train", cfg.scale)
-            sampler = PatchSampler(train_hr, train_lr, cfg.scale, cfg.patch_size, cfg.batch_size, cfg.seed)
+            (train_hr, train_in), in_scale = load_pairs(cfg.data, "train", cfg.scale), cfg.scale
+        sampler = PatchSampler(train_hr, train_in, in_scale, cfg.patch_size, cfg.batch_size, cfg.seed)
         out = Path(cfg.out)
         if self.trainer.is_main:  # one worker validates and writes the run folder
             self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)

@@ -3,6 +3,8 @@ srcore.arch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -80,6 +82,25 @@ class Generator(nn.Module):
         return torch.tanh(self.tail_conv(self.upsample(body)))
 
 
+def _conv_stack(shapes: list[tuple[int, int]], init: Callable[[torch.Tensor], object]) -> nn.ModuleList:
+    """Zero-padded convolutions of (kernel, filters) from 3 input channels, weights by `init`, zero biases."""
+    convs, cin = [], 3
+    for k, filters in shapes:
+        convs.append(_conv(cin, filters, k))
+        cin = filters
+    for conv in convs:
+        init(conv.weight)
+        nn.init.zeros_(conv.bias)
+    return nn.ModuleList(convs)
+
+
+def _run_stack(convs: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """The stack with a ReLU after every convolution but the last."""
+    for i, conv in enumerate(convs):
+        x = conv(x) if i == len(convs) - 1 else torch.relu(conv(x))
+    return x
+
+
 class SRCNN(nn.Module):
     """SRCNN (Dong et al. 2016): the bicubic-upscaled image in [0, 1] (N, 3, H, W) -> SR in [-1, 1], same size.
 
@@ -89,19 +110,10 @@ class SRCNN(nn.Module):
 
     def __init__(self, channels: int = 64, kernels: str = "9-1-5") -> None:
         super().__init__()
-        shapes, cin, convs = srcnn_layers(channels, kernels), 3, []
-        for k, filters in shapes:
-            convs.append(_conv(cin, filters, k))
-            cin = filters
-        self.layers = nn.ModuleList(convs)
-        for conv in self.layers:
-            nn.init.normal_(conv.weight, std=1e-3)
-            nn.init.zeros_(conv.bias)
+        self.layers = _conv_stack(srcnn_layers(channels, kernels), lambda w: nn.init.normal_(w, std=1e-3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, conv in enumerate(self.layers):
-            x = conv(x) if i == len(self.layers) - 1 else torch.relu(conv(x))
-        return 2.0 * x - 1.0
+        return 2.0 * _run_stack(self.layers, x) - 1.0
 
 
 class VDSR(nn.Module):
@@ -110,20 +122,11 @@ class VDSR(nn.Module):
 
     def __init__(self, blocks: int = 20, channels: int = 64) -> None:
         super().__init__()
-        cin, convs = 3, []
-        for k, filters in vdsr_layers(blocks, channels):
-            convs.append(_conv(cin, filters, k))
-            cin = filters
-        self.layers = nn.ModuleList(convs)
-        for conv in self.layers:
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
+        self.layers = _conv_stack(vdsr_layers(blocks, channels),
+                                  lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x
-        for i, conv in enumerate(self.layers):
-            y = conv(y) if i == len(self.layers) - 1 else torch.relu(conv(y))
-        return 2.0 * (x + y) - 1.0
+        return 2.0 * (x + _run_stack(self.layers, x)) - 1.0
 
 
 class DiscBlock(nn.Module):
