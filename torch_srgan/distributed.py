@@ -3,6 +3,7 @@ averages the gradients (NCCL on GPUs, gloo on CPUs). One helper sets it up from 
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -37,7 +38,15 @@ def init_distributed_mode(device_type: str) -> Workers:
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        # Tear the group down before the interpreter does: a gloo worker left to static destruction can abort
+        # ("terminate called without an active exception") after a run that finished.
+        atexit.register(_leave)
     return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device)
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def any_worker(flag: bool, workers: Workers) -> bool:
