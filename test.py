@@ -4,6 +4,7 @@
     python test.py --weights runs/x/srgan/last.pth      # a checkpoint (PyTorch .pth or Keras .weights.h5)
     python test.py --weights runs/x/srgan/last.pth --backend keras   # run it in the other backend
     python test.py --weights CKPT --input photo.jpg --output photo_x4.png
+    python test.py --bicubic --metrics psnr          # score with chosen metrics (default: psnr ssim)
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from srcore.arch import SCALES
 from srcore.errors import run_cli
+from srcore.metrics import DEFAULT_METRICS, METRICS
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -24,7 +27,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "the other backend's format, or a backend-neutral .safetensors/.npz, is converted in memory")
     p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py (default data/)")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one)")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4),
+    p.add_argument("--metrics", nargs="+", metavar="NAME", default=list(DEFAULT_METRICS),
+                   help=f"metrics that score every row (default: {' '.join(DEFAULT_METRICS)}; "
+                        f"known: {' '.join(METRICS.names())})")
+    p.add_argument("--scale", type=int, choices=SCALES,
                    help="scale (bicubic: default 4; a checkpoint: must match its own)")
     p.add_argument("--results-dir", default="runs/results",
                    help="where rows are merged into results.csv and README.md (default runs/results/; the published "

@@ -72,6 +72,11 @@ def checkpoint_files(path: str | Path) -> CheckpointFiles:
     return CheckpointFiles.at(p)
 
 
+def checkpoint_exists(path: str | Path) -> bool:
+    """Whether a checkpoint is at `path` (any of its names): its JSON, which every save writes last, is there."""
+    return checkpoint_files(path).meta.is_file()
+
+
 def _file_info(path: Path) -> dict[str, Any]:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,26 @@ import tensorflow as tf
 
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
+from srcore.losses import AdversarialLoss
+from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    NO_DOWNLOAD,
     VGG19_FILE,
-    VGG19_SHA256_PREFIX,
-    VGG19_URL,
     VGG_SCALE,
     conv_layers,
     load_vgg19_arrays,
-    vgg19_cache_path,
+)
+from srcore.vgg_weights import (
+    IMAGENET,
+    KERAS_IMAGENET,
+    RANDOM,
+    ensure_vgg_weights,
+    how_to_supply,
+    resolve_vgg_weights,
+    vgg19_file,
+    warn_random_weights,
 )
 
 # With torchvision's VGG19 weights (the default, converted on load) the input is torchvision's ImageNet
@@ -31,7 +38,6 @@ from srcore.vgg19 import (
 # Keras' own ImageNet VGG19 ("keras-imagenet", or a Keras .h5 file) was trained on caffe-style input:
 # BGR, 0..255, minus these per-channel means. Different weights and input: not comparable to torch.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-KERAS_IMAGENET = "keras-imagenet"
 
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_NOTOP_FILE)
@@ -56,11 +62,12 @@ def vgg_source(weights: str | None) -> tuple[str, str]:
     "keras" (KERAS_IMAGENET, or a Keras .h5 weights file) or "random"; preprocessing: "torch"
     (RGB [0, 1], ImageNet mean/std) or "caffe" (Keras' own weights).
     """
-    if weights is None or weights == "imagenet":
+    kind = resolve_vgg_weights(weights).kind
+    if kind == IMAGENET:
         return "torchvision", "torch"
-    if weights == "random":
+    if kind == RANDOM:
         return "random", "torch"
-    if weights == KERAS_IMAGENET or str(weights).lower().endswith(".h5"):
+    if kind == KERAS_IMAGENET or str(weights).lower().endswith(".h5"):
         return "keras", "caffe"
     if str(weights).lower().endswith((".pth", ".pt", ".safetensors", ".npz")):
         return "torchvision", "torch"
@@ -68,34 +75,11 @@ def vgg_source(weights: str | None) -> tuple[str, str]:
                     f"Keras .h5), '{KERAS_IMAGENET}' or 'random'")
 
 
-def _how_to_supply() -> str:
-    return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
-            f"VGG19 file (torchvision's {VGG19_FILE}, or the .npz of python convert_weights.py --vgg19), or "
-            f"--vgg-weights {KERAS_IMAGENET} for Keras' own ImageNet VGG19 (caffe preprocessing; NOT comparable "
-            f"with the PyTorch backend); {NO_DOWNLOAD}")
-
-
-def _download_torchvision_vgg19(target: Path) -> None:
-    """torchvision's VGG19 weights into torch.hub's cache (shared with the PyTorch backend), no torch needed."""
-    import hashlib
-
-    print(f"downloading torchvision's VGG19 ImageNet weights (548 MB) for the perceptual loss to {target}",
-          file=sys.stderr)
-    try:
-        keras.utils.get_file(target.name, VGG19_URL, cache_dir=str(target.parent.parent),
-                             cache_subdir=target.parent.name)
-    except Exception as e:  # no network, proxy, disk full: all mean the same to the user
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading "
-                        f"{VGG19_URL} to {target} failed ({reason}); " + _how_to_supply()) from None
-    h = hashlib.sha256()
-    with open(target, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if not h.hexdigest().startswith(VGG19_SHA256_PREFIX):
-        target.unlink()
-        raise UserError(f"the downloaded {target.name} does not have the published SHA-256 "
-                        f"({VGG19_SHA256_PREFIX}...); deleted it, try again")
+# The torchvision-layout files this backend reads, and its own ImageNet VGG19, as ways around a failed download.
+_HOW_TO_SUPPLY = how_to_supply(
+    f"VGG19 file (torchvision's {VGG19_FILE}, or the .npz of python convert_weights.py --vgg19)",
+    f", or --vgg-weights {KERAS_IMAGENET} for Keras' own ImageNet VGG19 (caffe preprocessing; NOT comparable "
+    "with the PyTorch backend)")
 
 
 def check_vgg_available(weights: str | None) -> None:
@@ -105,18 +89,13 @@ def check_vgg_available(weights: str | None) -> None:
     torch.hub's cache, downloaded into it if missing (no torch needed). KERAS_IMAGENET = Keras' own
     ImageNet weights (Keras cache). A path: a VGG19 file. Never falls back to random weights.
     """
-    kind, _ = vgg_source(weights)
-    if kind == "random":
-        return
-    if weights not in (None, "imagenet", KERAS_IMAGENET):
-        if not Path(weights).is_file():  # type: ignore[arg-type]
-            raise UserError(f"--vgg-weights {weights}: no such file")
-        return
-    if kind == "torchvision":
-        target = vgg19_cache_path()
-        if not target.is_file():
-            _download_torchvision_vgg19(target)
-        return
+    vgg_source(weights)  # a file of no VGG19 format fails before anything is looked for
+    if ensure_vgg_weights(weights, _HOW_TO_SUPPLY).kind == KERAS_IMAGENET:
+        _ensure_keras_imagenet()
+
+
+def _ensure_keras_imagenet() -> None:
+    """Keras' own ImageNet VGG19 in Keras' cache (its file, URL and hash: Keras' convention, not torch.hub's)."""
     if keras_vgg_cache_path().is_file():
         return
     try:
@@ -126,11 +105,6 @@ def check_vgg_available(weights: str | None) -> None:
         raise UserError(f"Keras' VGG19 ImageNet weights ({VGG19_NOTOP_FILE}) are not available (download "
                         f"failed: {reason}); run once with network access to download them into the Keras cache "
                         f"({keras_vgg_cache_path()}), or use the default torchvision weights") from None
-
-
-def _warn_random() -> None:
-    print("WARNING: *** VGG19 with RANDOM weights: the perceptual (VGG) content loss is MEANINGLESS; "
-          "use this for smoke tests only ***", file=sys.stderr, flush=True)
 
 
 def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
@@ -145,7 +119,7 @@ def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
         raise ValueError(f"VGG layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
     kind, preprocessing = vgg_source(weights)
     if kind == "random":
-        _warn_random()
+        warn_random_weights()
     source = None
     if kind == "keras":
         source = "imagenet" if weights == KERAS_IMAGENET else str(weights)
@@ -156,10 +130,7 @@ def build_vgg(layer: str, weights: str | None = None) -> keras.Model:
                         f"expected a Keras VGG19 weights file without the classifier (include_top=False)") from None
     features = keras.Model(vgg.input, vgg.get_layer(FEATURE_LAYERS[layer][1]).output, name=f"vgg19_{layer}")
     if kind == "torchvision":
-        path = vgg19_cache_path() if weights in (None, "imagenet") else Path(weights)  # type: ignore[arg-type]
-        if not path.is_file():
-            raise UserError(f"the VGG19 weights for the perceptual loss are not at {path}; run check_vgg_available "
-                            f"first (trains.py does), which downloads {VGG19_URL}, or " + _how_to_supply())
+        path = vgg19_file(resolve_vgg_weights(weights), _HOW_TO_SUPPLY)
         _set_torchvision_weights(features, load_vgg19_arrays(path))
     features.trainable = False  # frozen; VGG has no BN/dropout, so inference mode needs nothing else
     features.preprocessing = preprocessing
@@ -215,13 +186,33 @@ def content_loss(sr: tf.Tensor, hr: tf.Tensor, kind: str = "mse", vgg: keras.Mod
     return tf.reduce_mean(tf.square(f_sr - f_hr))
 
 
-def generator_adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:
-    """-log D(G(x)) = softplus(-logit), averaged: the paper's non-saturating generator loss."""
-    return tf.reduce_mean(tf.nn.softplus(-tf.cast(fake_logits, tf.float32)))
-
-
-def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+def vanilla_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
     """BCE with logits, real -> 1 and fake -> 0: softplus(-real) + softplus(fake), each averaged."""
     real = tf.reduce_mean(tf.nn.softplus(-tf.cast(real_logits, tf.float32)))
     fake = tf.reduce_mean(tf.nn.softplus(tf.cast(fake_logits, tf.float32)))
     return real + fake
+
+
+def vanilla_generator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """-log D(G(x)) = softplus(-logit), averaged: the paper's non-saturating generator loss; ignores the real logits."""
+    return tf.reduce_mean(tf.nn.softplus(-tf.cast(fake_logits, tf.float32)))
+
+
+def relativistic_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """RaGAN's D: BCE of real - mean(fake) against 1 plus fake - mean(real) against 0 (batch means)."""
+    real, fake = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    return (tf.reduce_mean(tf.nn.softplus(tf.reduce_mean(fake) - real))
+            + tf.reduce_mean(tf.nn.softplus(fake - tf.reduce_mean(real))))
+
+
+def relativistic_generator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """RaGAN's G: D's loss with the targets swapped (real - mean(fake) -> 0, fake - mean(real) -> 1)."""
+    real, fake = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    return (tf.reduce_mean(tf.nn.softplus(real - tf.reduce_mean(fake)))
+            + tf.reduce_mean(tf.nn.softplus(tf.reduce_mean(real) - fake)))
+
+
+# Implementations of srcore.losses.ADVERSARIAL_LOSSES, under the same names (tests/test_adversarial_losses.py).
+ADVERSARIAL: Registry[AdversarialLoss] = Registry("adversarial loss", option="--gan-loss")
+ADVERSARIAL.register("vanilla", AdversarialLoss(vanilla_discriminator_loss, vanilla_generator_loss))
+ADVERSARIAL.register("relativistic", AdversarialLoss(relativistic_discriminator_loss, relativistic_generator_loss))

@@ -1,7 +1,7 @@
 """Training of one phase (supervised SRResNet-MSE, or adversarial SRGAN) with Keras 3 on TensorFlow.
 
 The iteration is a compiled `keras.Model.train_step` (with XLA on a GPU or with --xla); the loop around it (batches
-prefetched from srcore.data.PatchSampler, logging, validation, checkpoints) is shared with the
+prefetched from the phase's sampler, srcore.sampling; logging, validation, checkpoints) is shared with the
 PyTorch backend: srcore.loop. Everything a step depends on is either saved in the checkpoint
 (G, D, both optimizers' variables) or a pure function of the step number (batch, learning rate),
 so a resumed run continues exactly.
@@ -18,16 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_srgan.checkpoint import (
-    BEST,
-    LAST,
-    checkpoint_files,
-    checkpoint_path,
-    load_checkpoint,
-    load_generator_weights,
-    load_training_state,
-    save_checkpoint,
-)
+from keras_srgan import checkpoint as keras_checkpoints
 from keras_srgan.device import describe_device, dtype_policy, on_device, on_gpu, resolve_device
 from keras_srgan.distributed import (
     any_worker,
@@ -38,14 +29,14 @@ from keras_srgan.distributed import (
     sync_batchnorm,
 )
 from keras_srgan.inference import make_upscaler
-from keras_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
+from keras_srgan.losses import ADVERSARIAL, ContentLoss
 from keras_srgan.models import build_discriminator, build_generator
 from keras_srgan.tensorboard import TensorBoardWriter
-from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
-from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
+from srcore.loop import TrainerCheckpoints, train_phase
+from srcore.losses import AdversarialLoss
 
 
 class SRGANModel(keras.Model):
@@ -56,13 +47,15 @@ class SRGANModel(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, content_loss: ContentLoss,
-                 adv_weight: float = 1e-3, clip: float = 0.0, **kwargs: Any) -> None:
+                 adv_weight: float = 1e-3, clip: float = 0.0, gan_loss: AdversarialLoss | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.content_loss = content_loss
+        self.gan_loss = gan_loss or ADVERSARIAL.get("vanilla")  # --gan-loss; the paper's by default
         self.adv_weight = float(adv_weight)
-        self.clip = float(clip)  # VDSR's adjustable gradient clipping (TrainConfig.clip); 0 = none
+        self.clip = float(clip)  # adjustable gradient clipping (TrainConfig.clip); 0 = none
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.d_optimizer: keras.optimizers.Optimizer | None = None
 
@@ -85,7 +78,7 @@ class SRGANModel(keras.Model):
                 with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                     real_logits = d(hr, training=True)
                     fake_logits_d = d(tf.stop_gradient(sr), training=True)
-                    d_loss = discriminator_loss(real_logits, fake_logits_d)
+                    d_loss = self.gan_loss.discriminator(real_logits, fake_logits_d)
                     # this replica's share (several replicas), scaled under mixed precision
                     scaled_d_loss = d_opt.scale_loss(replica_share(d_loss))
                 d_grads = self._clipped(d_tape.gradient(scaled_d_loss, d.trainable_weights), d_opt)
@@ -95,7 +88,8 @@ class SRGANModel(keras.Model):
                 fake_logits = d(sr, training=True)
             content = self.content_loss(sr, hr)
             if d is not None:
-                adv = generator_adversarial_loss(fake_logits)
+                # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
+                adv = self.gan_loss.generator(tf.stop_gradient(real_logits), fake_logits)
                 g_loss = content + self.adv_weight * adv
             else:
                 g_loss = content
@@ -201,8 +195,13 @@ def _check_replicas(cfg: TrainConfig, replicas: int, several: bool) -> None:
         print("note: --sync-bn has no effect with one replica", file=sys.stderr)
 
 
-class Trainer:
-    """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`)."""
+class Trainer(TrainerCheckpoints):
+    """Models, optimizers and the compiled step of one phase; no data, no loop (see `train`).
+
+    save / restore / load_pretrained: srcore.loop.TrainerCheckpoints, over keras_srgan.checkpoint.
+    """
+
+    checkpoints = keras_checkpoints
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -228,7 +227,7 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope, on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
-            self.generator = build_generator(cfg.scale, cfg.blocks, cfg.channels, cfg.arch, cfg.kernels)
+            self.generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
             if cfg.sync_bn:
@@ -243,7 +242,7 @@ class Trainer:
             if self.d_optimizer is not None:
                 self.d_optimizer.build(self.discriminator.trainable_variables)
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight, cfg.clip,
-                                    name=f"{cfg.model}_step")
+                                    gan_loss=ADVERSARIAL.get(cfg.gan_loss), name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
         self._upscaler: Upscaler | None = None
         self._replicated_step: Any = None  # the compiled step over the replicas (several replicas)
@@ -298,47 +297,6 @@ class Trainer:
             self._upscaler = for_arch(make_upscaler(self.generator, self.cfg.device), self.cfg.arch, self.cfg.scale)
         return self._upscaler
 
-    def save(self, path: str | Path, state: RunState) -> Path:
-        """Write a checkpoint (`path`: base name or `.weights.h5`) of the full training state at run state `state`."""
-        meta = make_meta(self.cfg, state, self.device_name)
-        return save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
-
-    def restore(self, path: str | Path) -> RunState:
-        """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
-        meta, files = load_checkpoint(path, scale=self.cfg.scale, need_state=True)
-        check_resumable(meta, self.cfg, path)
-        load_generator_weights(self.generator, files)
-        load_training_state(files, self.discriminator, self.optimizer_state())
-        return RunState.from_meta(meta)
-
-    def load_pretrained(self, path: str | Path) -> dict[str, Any]:
-        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
-        meta, files = load_checkpoint(path, scale=self.cfg.scale)
-        check_pretrained(meta, self.cfg, path)
-        load_generator_weights(self.generator, files)
-        return meta
-
-
-def _resume_checkpoint(resume: str | None) -> Path | None:
-    """The checkpoint to continue from: a file as given, or a run folder's `last` (None if it has none yet)."""
-    if not resume:
-        return None
-    p = Path(resume)
-    if p.is_dir():
-        files = checkpoint_files(p / LAST)
-        if not files.meta.is_file():
-            # A phase folder from a run that stopped before its first checkpoint: nothing to resume yet.
-            print(f"{p}: no {LAST} checkpoint yet; starting this phase from the beginning", file=sys.stderr)
-            return None
-        return files.weights
-    if not p.exists() and not checkpoint_files(p).meta.is_file():
-        raise UserError(f"--resume {resume}: no such run folder or checkpoint")
-    return p
-
-
-def _tensorboard(phase_dir: Path, start: int) -> list[LogWriter]:
-    return [TensorBoardWriter(phase_dir / TENSORBOARD_DIR, purge_step=start)]
-
 
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`, a config validated by the caller; returns its `last` checkpoint
@@ -346,10 +304,4 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
 
     `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
-    out = Path(cfg.require_backend("keras").out)
-    resume = _resume_checkpoint(cfg.resume)
-    trainer = Trainer(cfg)
-    last = run_phase(cfg, trainer, resume, last_path=checkpoint_path(out / LAST),
-                     best_path=checkpoint_path(out / BEST), stop_at=stop_at,
-                     extra_writers=_tensorboard if cfg.tensorboard else None)
-    return checkpoint_path(last)
+    return train_phase(cfg.require_backend("keras"), Trainer, keras_checkpoints, TensorBoardWriter, stop_at)

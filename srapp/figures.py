@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from srcore.arch import MODELS, model_name
 from srcore.errors import UserError
 
 BACKEND_STYLE = {"torch": ("tab:red", "PyTorch"), "keras": ("tab:blue", "Keras")}
@@ -120,6 +121,21 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
     return _save(fig, title, 9, out)
 
 
+def _curve_figures() -> list[tuple[str, list[tuple[str, list[str]]], str]]:
+    """(model, panels, title) of each registered model's training curves, in the series' order."""
+    supervised = [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])]
+    adversarial = [*supervised, ("discriminator loss", ["d_loss"]), ("mean D(x)", ["d_real", "d_fake"])]
+    figures = []
+    for m in sorted(MODELS.values(), key=lambda m: m.order):
+        if m.adversarial:
+            base = MODELS.get(model_name(m.arch, "supervised")).title
+            title = f"{m.title}-MSE from each backend's {base}: both backends, same batches"
+        else:
+            title = f"{m.title}, quick preset: both backends, same batches"
+        figures.append((m.name, adversarial if m.adversarial else supervised, title))
+    return figures
+
+
 def shipped_name(model: str, backend: str) -> str:
     """File stem of a shipped quick-preset generator and its training log (results/weights/, results/logs/)."""
     return f"srgan_x4_{backend}_quick_mse" if model == "srgan" else f"{model}_x4_{backend}_quick"
@@ -133,17 +149,7 @@ def run_figures(args: Any) -> list[Path]:
 
     out_dir, logs, weights = Path(args.out), Path(args.logs), Path(args.weights)
     written: list[Path] = []
-    for phase, panels, title in (
-        ("srresnet", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
-         "SRResNet-MSE, quick preset: both backends, same batches"),
-        ("srgan", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"]),
-                   ("discriminator loss", ["d_loss"]), ("mean D(x)", ["d_real", "d_fake"])],
-         "SRGAN-MSE from each backend's SRResNet: both backends, same batches"),
-        ("srcnn", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
-         "SRCNN 9-1-5, quick preset: both backends, same batches"),
-        ("vdsr", [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])],
-         "VDSR, quick preset: both backends, same batches"),
-    ):
+    for phase, panels, title in _curve_figures():
         found = {b: logs / f"{shipped_name(phase, b)}.jsonl" for b in BACKEND_STYLE}
         found = {b: p for b, p in found.items() if p.is_file()}
         if found:
@@ -160,14 +166,14 @@ def run_figures(args: Any) -> list[Path]:
         raise UserError(f"--images: {' '.join(missing)} not in the prepared benchmarks of {args.data}")
     bicubic = bicubic_sr_function(4)
     for backend, (_, label) in BACKEND_STYLE.items():
-        models = {"SRResNet": weights / f"{shipped_name('srresnet', backend)}.safetensors",
-                  "SRGAN": weights / f"{shipped_name('srgan', backend)}.safetensors"}
-        if not all(p.is_file() for p in models.values()):
-            print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in models.values())}")
+        # Every registered model's shipped weights, in the series' order; SRResNet and SRGAN are required.
+        series = {m.title: weights / f"{shipped_name(m.name, backend)}.safetensors"
+                  for m in sorted(MODELS.values(), key=lambda m: m.order)}
+        needed = [series[MODELS.get(n).title] for n in ("srresnet", "srgan")]
+        if not all(p.is_file() for p in needed):
+            print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in needed)}")
             continue
-        earlier = {"SRCNN": weights / f"{shipped_name('srcnn', backend)}.safetensors",
-                   "VDSR": weights / f"{shipped_name('vdsr', backend)}.safetensors"}
-        models = {**{m: p for m, p in earlier.items() if p.is_file()}, **models}  # the series in order
+        models = {m: p for m, p in series.items() if p.is_file()}
         fns = {m: make_sr_function(load_sr_model(str(p), backend, args.device, 4)[0], 4) for m, p in models.items()}
         rows = []
         for set_name, name in picks:

@@ -1,4 +1,4 @@
-"""What test.py does: score a checkpoint (or bicubic) on the benchmarks, or super-resolve images.
+"""What test.py does: score a checkpoint (or bicubic) on the benchmarks with chosen metrics, or super-resolve images.
 
 The backend that runs a checkpoint is imported by name when needed (srapp.loading).
 """
@@ -16,6 +16,7 @@ from srcore.checkpoint import trained_backend
 from srcore.errors import UserError
 from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_function
 from srcore.fileio import check_writable
+from srcore.metrics import metric_names
 from srcore.results import merge_rows, print_table
 
 DEFAULT_TILE = 128  # LR pixels per tile side for --input images: bounded memory for any image size
@@ -40,6 +41,7 @@ def run_test(args: Any) -> list[dict[str, Any]]:
     if args.input:
         return super_resolve_files(args)
     tile = _tile(args, 0)
+    metrics = metric_names(args.metrics)  # an unknown name: one error line before any model is loaded
     if not args.no_results:
         check_writable(args.results_dir, "--results-dir")
     if args.save_images:
@@ -62,7 +64,7 @@ def run_test(args: Any) -> list[dict[str, Any]]:
         converted = "" if meta["backend"] == run_backend else f", converted in memory from the {meta['backend']} format"
         print(f"{args.weights}: {meta['model']} x{scale} trained in {trained} "
               f"({meta.get('iteration')} iterations), running in {run_backend}{converted}")
-    rows = evaluate_benchmarks(sr_fn, args.data, args.datasets, scale, save_dir=args.save_images)
+    rows = evaluate_benchmarks(sr_fn, args.data, args.datasets, scale, save_dir=args.save_images, metrics=metrics)
     rows = [{**base, **r, "command": command, "date": date} for r in rows]
     print_table(rows)
     if not args.no_results:

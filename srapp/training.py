@@ -13,60 +13,49 @@ from pathlib import Path
 from typing import Any
 
 from srapp.backends import backend_module
-from srcore.config import MODELS, TrainConfig, preset_config
+from srapp.options import arch_overrides, config_overrides, given, resume_changes
+from srcore.arch import MODELS, meta_arch, model_for
+from srcore.config import TrainConfig, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
 from srcore.fileio import atomic_write_text, check_writable
 from srcore.workers import this_worker
 
 RECIPE_FILE = "recipe.json"
-# Options that set a TrainConfig field of the same name when given on the command line.
-OVERRIDES = ("scale", "blocks", "channels", "batch_size", "patch_size", "seed",
-             "val_every", "val_images", "save_every", "vgg_weights", "data", "device", "amp", "distribute",
-             "cpu_devices", "optimizer", "momentum", "weight_decay", "clip", "kernels")
-
-
 def plan_phases(args: Any) -> list[TrainConfig]:
-    """The phase configs for the command line: SRResNet, SRGAN, or SRResNet then SRGAN.
+    """The phase configs for the command line: one supervised phase, one adversarial phase from --pretrained, or
+    an adversarial model's supervised phase first, then the adversarial one (SRResNet then SRGAN).
 
-    With --pretrained, the scale and generator size default to the checkpoint's own.
+    With --pretrained, the scale and the generator's parameters default to the checkpoint's own.
     """
-    common = {k: getattr(args, k, None) for k in OVERRIDES}
-    if args.pretrained and args.model != "srgan":
-        raise UserError(f"--pretrained initialises the generator of an SRGAN phase (--model srgan); a {args.model} run "
+    options = given(args)
+    model = MODELS.get(options.get("model", "srgan"))
+    common = {**config_overrides(args), **arch_overrides(args)}
+    if args.pretrained and not model.adversarial:
+        raise UserError(f"--pretrained initialises the generator of an adversarial phase (--model "
+                        f"{' or '.join(m.name for m in MODELS.values() if m.adversarial)}); a {model.name} run "
                         "starts from its own initialisation (continue a run with --resume)")
     if args.pretrained:
         meta = pretrained_meta(args.pretrained)
-        for key in ("blocks", "channels"):
-            if common[key] is None:
-                common[key] = meta["arch"][key]
-        if common["scale"] is None:
-            common["scale"] = meta["scale"]
-    arch = MODELS[args.model][0]  # SRCNN and VDSR runs get their own default folders
-    out = Path(args.out or f"runs/{args.backend}_{args.preset}{'' if arch == 'srresnet' else '_' + arch}"
-                           f"_x{common['scale'] or 4}")
-    xla = True if getattr(args, "xla", False) else (False if getattr(args, "no_xla", False) else None)
-    common.update(backend=args.backend, xla=xla, tensorboard=not getattr(args, "no_tensorboard", False),
-                  sync_bn=bool(getattr(args, "sync_bn", False)))
-    if getattr(args, "amp", False) is False:
-        common["amp"] = None
-    common["multiscale"] = True if getattr(args, "multiscale", False) else None
-    if args.model != "srgan":
-        models = [args.model]
-    else:
-        models = ["srgan"] if args.pretrained else ["srresnet", "srgan"]
+        _, params = meta_arch(meta, f"--pretrained {args.pretrained}")
+        common = {**params, "scale": meta["scale"], **common}
+    backend, preset = options.get("backend", "torch"), options.get("preset", "quick")
+    suffix = "" if model.arch == "srresnet" else f"_{model.arch}"  # the series' other models get their own folders
+    out = Path(options.get("out") or f"runs/{backend}_{preset}{suffix}_x{common.get('scale') or 4}")
+    common["backend"] = backend
+    supervised = model_for(model.arch, "supervised")
+    models = [model] if not model.adversarial or args.pretrained or supervised is None else [supervised, model]
     both = len(models) == 2
     phases = []
-    for model in models:
-        own: dict[str, Any] = {"iterations": args.iterations, "lr": args.lr, "content_loss": None}
-        if model == args.model:
-            own["content_loss"] = args.content_loss
-        if model == "srresnet" and both:  # --iterations and --gan-lr belong to the SRGAN phase here
-            own["iterations"] = args.pretrain_iterations
-        if model == "srgan":
-            own["lr"] = args.gan_lr if args.gan_lr is not None else (None if both else args.lr)
-        cfg = preset_config(args.preset, model, **{**common, **own}, out=str(out / model))
-        if model == "srgan" and args.pretrained:
+    for m in models:
+        own: dict[str, Any] = {"iterations": options.get("iterations"), "lr": options.get("lr"),
+                               "content_loss": options.get("content_loss") if m is model else None}
+        if both and not m.adversarial:  # --iterations and --gan-lr belong to the adversarial phase here
+            own["iterations"] = options.get("pretrain_iterations")
+        if m.adversarial:
+            own["lr"] = options.get("gan_lr", None if both else options.get("lr"))
+        cfg = preset_config(preset, m.name, **{**common, **own}, out=str(out / m.name))
+        if m.adversarial and args.pretrained:
             cfg.pretrained = args.pretrained
         phases.append(cfg)
     return phases
@@ -74,12 +63,15 @@ def plan_phases(args: Any) -> list[TrainConfig]:
 
 @functools.lru_cache(maxsize=4)  # planning and checking both ask; the file is read once
 def pretrained_meta(path: str) -> dict[str, Any]:
-    """The metadata of a --pretrained checkpoint of any format (PyTorch, Keras, backend-neutral)."""
-    from srconvert.convert import read_checkpoint
+    """The metadata of a --pretrained checkpoint of any format (PyTorch, Keras, backend-neutral).
+
+    Read without a framework or the tensors: planning a torch run must not import TensorFlow for a Keras file.
+    """
+    from srcore.metadata import read_meta
 
     if not Path(path).is_file():
         raise UserError(f"--pretrained {path}: no such checkpoint file")
-    return read_checkpoint(path, discriminator=False)[1]
+    return read_meta(path)
 
 
 def native_pretrained(cfg: TrainConfig) -> str:
@@ -144,61 +136,12 @@ def load_recipe(resume: str) -> list[TrainConfig]:
     return phases
 
 
-# What --resume may change (applied and recorded in recipe.json); every other option is the run's own.
-RESUME_CHANGES = ("iterations", "pretrain_iterations", "data", "device", "amp", "xla", "no_xla", "no_tensorboard",
-                  "val_every", "val_images", "save_every", "vgg_weights", "sync_bn", "distribute", "cpu_devices")
-RESUME_FIXED = ("backend", "model", "preset", "out", "pretrained", "scale", "blocks", "channels", "batch_size",
-                "patch_size", "lr", "gan_lr", "content_loss", "seed", "optimizer", "momentum", "weight_decay", "clip",
-                "kernels", "multiscale")
-
-
-def apply_resume_changes(args: Any, phases: list[TrainConfig], defaults: dict[str, Any]) -> list[str]:
-    """Options given with --resume: the allowed ones applied to the phases (--iterations: the last phase,
-    --pretrain-iterations: the first of two), the others refused; returns what changed."""
-    given = {k: v for k, v in vars(args).items() if k != "resume" and v != defaults.get(k)}
-    fixed = [k for k in RESUME_FIXED if k in given]
-    if fixed:
-        names = ", ".join("--" + k.replace("_", "-") for k in fixed)
-        raise UserError(f"--resume continues a run as it was recorded; {names} cannot change (they would change "
-                        f"what the run computes); start a new run, e.g. with --pretrained CKPT, instead")
-    changes = []
-    for cfg in phases:
-        updates: dict[str, Any] = {k: given[k] for k in ("data", "device", "val_every", "val_images", "save_every",
-                                                         "vgg_weights", "distribute", "cpu_devices") if k in given}
-        if "amp" in given:
-            updates["amp"] = True
-        if "xla" in given or "no_xla" in given:
-            updates["xla"] = bool(given.get("xla"))
-        if "no_tensorboard" in given:
-            updates["tensorboard"] = False
-        if "sync_bn" in given:
-            updates["sync_bn"] = True
-        if updates.get("distribute", "mirrored") != "mirrored" and "cpu_devices" not in given:
-            updates["cpu_devices"] = 1  # the split CPU was the mirrored run's
-        if cfg is phases[-1] and "iterations" in given:
-            updates["iterations"] = given["iterations"]
-        if cfg is phases[0] and len(phases) > 1 and "pretrain_iterations" in given:
-            updates["iterations"] = given["pretrain_iterations"]
-        for key, value in updates.items():
-            if getattr(cfg, key) != value:
-                changes.append(f"{cfg.model}: {key} {getattr(cfg, key)} -> {value}")
-                setattr(cfg, key, value)
-        if "iterations" in updates and cfg.lr_schedule != "constant":
-            print(f"note: the {cfg.model} phase's {cfg.lr_schedule} learning-rate schedule is stretched to "
-                  f"{cfg.iterations} iterations from here on")
-    return changes
-
-
-def run_training(args: Any, defaults: dict[str, Any] | None = None) -> Path:
-    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint.
-
-    `defaults`: the parser's defaults, to tell the options given with --resume (trains.py passes them).
-    """
-    defaults = defaults or {}
+def run_training(args: Any) -> Path:
+    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint."""
     if args.resume:
         phases = load_recipe(args.resume)
         run_dir = Path(phases[0].out).parent
-        changes = apply_resume_changes(args, phases, defaults)
+        changes = resume_changes(args, phases, Path(phases[0].out).parent)
         print(f"resuming {run_dir} ({', '.join(c.model for c in phases)})" +
               (f" with {'; '.join(changes)}" if changes else ""))
     else:

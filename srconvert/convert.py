@@ -23,19 +23,10 @@ from typing import Any
 import numpy as np
 
 from srcore import neutral
-from srcore.checkpoint import (
-    FORMAT_NAMES,
-    HDF5_MAGIC,
-    KERAS_SUFFIXES,
-    CheckpointError,
-    check_meta,
-    checkpoint_format,
-    file_magic,
-    meta_from_json,
-    trained_backend,
-)
+from srcore.checkpoint import FORMAT_NAMES, CheckpointError, checkpoint_format, trained_backend
 from srcore.config import BACKENDS
 from srcore.errors import UserError
+from srcore.metadata import keras_checkpoint_files, read_torch_checkpoint_file
 
 
 def require_kind(path: str | Path, what: str) -> str:
@@ -55,21 +46,8 @@ def _float_arrays(state: Any, where: Path, what: str) -> dict[str, np.ndarray]:
 
 def read_torch_checkpoint(path: str | Path, discriminator: bool = True) -> tuple[dict[str, Any], neutral.Groups]:
     """(meta, groups) of a `.pth` checkpoint, read without torch (srcore.torchfile)."""
-    from srcore.torchfile import TorchFileError, read_torch_file
-
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint file")
-    if file_magic(p) == HDF5_MAGIC:
-        raise CheckpointError(f"{p}: this is an HDF5 (Keras) file, not a PyTorch checkpoint; name it "
-                              f"NAME.weights.h5 with its NAME.json beside it")
-    try:
-        data = read_torch_file(p)
-    except TorchFileError as e:
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("meta"), str):
-        raise CheckpointError(f"{p}: not a checkpoint of this project (no metadata)")
-    meta = check_meta(meta_from_json(data["meta"], p), p, backend="torch")
+    meta, data = read_torch_checkpoint_file(p)
     groups = {"generator": _float_arrays(data.get("generator"), p, "generator")}
     if discriminator and data.get("discriminator") is not None:
         groups["discriminator"] = _float_arrays(data["discriminator"], p, "discriminator")
@@ -103,13 +81,7 @@ def converted_meta(meta: dict[str, Any], target: str, source: str | Path) -> dic
 
 def _keras_output_files(path: str | Path) -> list[Path]:
     """The three files of Keras checkpoint `path`, computed without importing Keras."""
-    p = Path(path)
-    base = p.name
-    for suffix in KERAS_SUFFIXES:
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
-            break
-    return [p.with_name(base + s) for s in KERAS_SUFFIXES]
+    return list(keras_checkpoint_files(path))
 
 
 def write_checkpoint(path: str | Path, kind: str, meta: dict[str, Any], groups: neutral.Groups) -> Path:

@@ -61,8 +61,9 @@ def discriminator_from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray
     return d
 
 
-def generator_to_arrays(model: Any, scale: int, blocks: int, arch: str = "srresnet") -> dict[str, np.ndarray]:
-    return get_weights(model, generator_entries(scale, blocks, arch))
+def generator_to_arrays(model: Any, scale: int, arch: str = "srresnet",
+                        params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    return get_weights(model, generator_entries(scale, arch, params))
 
 
 def discriminator_to_arrays(model: Any, patch_size: int, channels: int) -> dict[str, np.ndarray]:

@@ -15,28 +15,17 @@ A model is described as a list of `Entry(torch_prefix, keras_layer, kind, info)`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from srcore.arch import discriminator_side, discriminator_stages, generator_args, upsample_factors
+from srcore.arch import ARCHS, Entry, discriminator_side, discriminator_stages, generator_args
 from srcore.checkpoint import CheckpointError
 from srcore.vgg19 import conv_layers
 
-BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-
-
-@dataclass(frozen=True)
-class Entry:
-    torch: str  # state_dict key prefix, e.g. "blocks.0.conv1"
-    keras: str  # Keras layer name, e.g. "block0_conv1"
-    kind: str
-    info: tuple[int, ...] = ()  # conv_ps: (r,); dense_chw: (C, s)
-
-    def torch_keys(self) -> list[str]:
-        names = {"prelu": ("weight",), "bn": BN_KEYS}.get(self.kind, ("weight", "bias"))
-        return [f"{self.torch}.{n}" for n in names]
+__all__ = ["Entry", "check_keys", "disc_arch", "discriminator_entries", "from_keras", "generator_entries",
+           "generator_entries_of", "to_keras", "vgg19_entries"]
 
 
 def disc_arch(meta: dict[str, Any]) -> tuple[int, int]:
@@ -46,27 +35,18 @@ def disc_arch(meta: dict[str, Any]) -> tuple[int, int]:
             int(arch.get("disc_channels") or cfg.get("disc_channels") or 64))
 
 
-def generator_entries(scale: int, blocks: int, arch: str = "srresnet") -> list[Entry]:
-    """The generator's layers; SRCNN (3 layers) and VDSR (`blocks` layers) are plain stacks of convolutions."""
-    if arch in ("srcnn", "vdsr"):
-        return [Entry(f"layers.{i}", f"conv{i}", "conv") for i in range(3 if arch == "srcnn" else blocks)]
-    entries = [Entry("head_conv", "conv_in", "conv"), Entry("head_act", "prelu_in", "prelu")]
-    for b in range(blocks):
-        t, k = f"blocks.{b}", f"block{b}"
-        entries += [Entry(f"{t}.conv1", f"{k}_conv1", "conv"), Entry(f"{t}.bn1", f"{k}_bn1", "bn"),
-                    Entry(f"{t}.act", f"{k}_prelu", "prelu"), Entry(f"{t}.conv2", f"{k}_conv2", "conv"),
-                    Entry(f"{t}.bn2", f"{k}_bn2", "bn")]
-    entries += [Entry("body_conv", "conv_mid", "conv"), Entry("body_bn", "bn_mid", "bn")]
-    for i, r in enumerate(upsample_factors(scale)):
-        entries += [Entry(f"upsample.{i}.conv", f"up{i}_conv", "conv_ps", (r,)),
-                    Entry(f"upsample.{i}.act", f"up{i}_prelu", "prelu")]
-    return entries + [Entry("tail_conv", "conv_out", "conv")]
+def generator_entries(scale: int, arch: str = "srresnet", params: Mapping[str, Any] | None = None) -> list[Entry]:
+    """The generator's layers: the architecture's own layout (srcore.arch.ArchSpec.layout) for `params` (its
+    parameters; None = its defaults)."""
+    spec = ARCHS.get(arch)
+    return spec.layout(scale, spec.check_params(params or {}))
 
 
 def generator_entries_of(meta: dict[str, Any]) -> list[Entry]:
     """The generator's layers for a checkpoint's metadata."""
     args = generator_args(meta)
-    return generator_entries(args["scale"], args["blocks"], args["arch"])
+    scale, arch = args.pop("scale"), args.pop("arch")
+    return generator_entries(scale, arch, args)
 
 
 def discriminator_entries(patch_size: int, channels: int) -> list[Entry]:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srcore.config import MODELS, TrainConfig
+from srcore.arch import MODELS, SCALES, meta_arch
+from srcore.config import TrainConfig
 from srcore.errors import UserError
 
 FORMAT = "srgan-repro-checkpoint"
 FORMAT_VERSION = 1
-GENERATOR_MODELS = tuple(MODELS)
 
 # File formats, told apart by name: the one table of checkpoint file suffixes.
 TORCH_SUFFIXES = (".pth", ".pt")
@@ -59,14 +59,31 @@ class RunState:
     """What the training loop carries across steps and resumes: recorded in every checkpoint's metadata."""
 
     iteration: int = 0
-    best_psnr: float | None = None
+    best_value: float | None = None  # the best validation value of `best_metric` so far
     seconds: float = 0.0  # training time so far (validation included), carried across resumes
+    best_metric: str = "psnr"  # the metric (srcore.metrics.METRICS) that chose the `best` checkpoint
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> RunState:
-        best = meta.get("best_psnr")
+        if "best_metric" in meta:
+            metric, best = str(meta["best_metric"]), meta.get("best_value")
+        else:  # written before metrics were a registry: only the best PSNR
+            metric, best = "psnr", meta.get("best_psnr")
         return cls(int(meta.get("iteration") or 0), None if best is None else float(best),
-                   float(meta.get("train_seconds") or 0.0))
+                   float(meta.get("train_seconds") or 0.0), metric)
+
+    def best(self, metric: str) -> float | None:
+        """The best value of `metric` so far; None when none was recorded (or the run chose `best` by another)."""
+        return self.best_value if metric == self.best_metric else None
+
+    @property
+    def best_psnr(self) -> float | None:
+        """The best validation PSNR when PSNR chooses `best` (what older code and metadata call best_psnr)."""
+        return self.best("psnr")
+
+    @best_psnr.setter
+    def best_psnr(self, value: float | None) -> None:
+        self.best_metric, self.best_value = "psnr", value
 
 
 def cpu_description() -> str:
@@ -84,6 +101,10 @@ def cpu_description() -> str:
     return f"CPU: {name}, {cores} cores"
 
 
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def make_meta(cfg: TrainConfig, state: RunState, device: str = "") -> dict[str, Any]:
     """The metadata of a checkpoint of phase `cfg` at `state`, trained on `device` (a description)."""
     return {
@@ -92,11 +113,13 @@ def make_meta(cfg: TrainConfig, state: RunState, device: str = "") -> dict[str, 
         "backend": cfg.backend,
         "model": cfg.model,
         "scale": cfg.scale,
-        "arch": {"name": cfg.arch, "blocks": cfg.blocks, "channels": cfg.channels,
-                 "disc_channels": cfg.disc_channels, "patch_size": cfg.patch_size,
-                 **({"kernels": cfg.kernels} if cfg.arch == "srcnn" else {})},
+        # The architecture's name and parameters (srcore.arch), and the discriminator's sizes.
+        "arch": {"name": cfg.arch, **cfg.arch_params, "disc_channels": cfg.disc_channels,
+                 "patch_size": cfg.patch_size},
         "iteration": int(state.iteration),
-        "best_psnr": None if state.best_psnr is None else float(state.best_psnr),
+        "best_metric": state.best_metric,
+        "best_value": _optional_float(state.best_value),
+        **({"best_psnr": _optional_float(state.best_psnr)} if state.best_metric == "psnr" else {}),  # older readers
         "train_seconds": round(float(state.seconds), 3),
         "device": device,
         "config": cfg.to_dict(),
@@ -124,10 +147,12 @@ def check_meta(meta: Any, path: str | Path, backend: str | None = None, scale: i
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is newer than this code "
                               f"understands ({FORMAT_VERSION}); update the code")
-    arch = meta.get("arch")
-    if (meta.get("model") not in GENERATOR_MODELS or meta.get("scale") not in (2, 3, 4)
-            or not isinstance(arch, dict) or not all(isinstance(arch.get(k), int) for k in ("blocks", "channels"))):
+    if meta.get("model") not in MODELS or meta.get("scale") not in SCALES or not isinstance(meta.get("arch"), dict):
         raise CheckpointError(f"{path}: checkpoint metadata is incomplete (model, scale, arch); the file is damaged")
+    try:
+        meta_arch(meta, str(path))  # a registered architecture with valid parameters
+    except UserError as e:
+        raise CheckpointError(str(e)) from None
     if backend is not None and meta.get("backend") != backend:
         raise CheckpointError(f"{path}: this is a {meta.get('backend')} checkpoint, but backend {backend} was asked "
                               f"for")
@@ -142,20 +167,18 @@ def trained_backend(meta: dict[str, Any]) -> str:
 
 
 
-def _arch_label(name: str, kernels: str | None) -> str:
-    return f"{name} {kernels}" if name == "srcnn" else name
-
-
 def check_pretrained(meta: dict[str, Any], cfg: TrainConfig, path: str | Path) -> None:
-    """A checkpoint whose generator can initialise phase `cfg` (same generator size); CheckpointError if not."""
-    arch = meta["arch"]
-    theirs = _arch_label(arch.get("name") or "srresnet", arch.get("kernels"))
-    if theirs != _arch_label(cfg.arch, cfg.kernels):
-        raise CheckpointError(f"{path}: this is a {theirs} generator, but this run trains "
-                              f"{_arch_label(cfg.arch, cfg.kernels)}")
-    if (arch["blocks"], arch["channels"]) != (cfg.blocks, cfg.channels):
-        raise CheckpointError(f"{path}: generator has {arch['blocks']} blocks x {arch['channels']} channels, "
-                              f"this run {cfg.blocks} x {cfg.channels}; pass matching --blocks/--channels")
+    """A checkpoint whose generator can initialise phase `cfg` (same architecture and parameters); CheckpointError
+    if not."""
+    spec, params = meta_arch(meta, str(path))
+    if spec.name != cfg.arch:
+        raise CheckpointError(f"{path}: this is a {spec.label(params)} generator, but this run trains "
+                              f"{cfg.spec.label(cfg.arch_params)}")
+    if params != cfg.arch_params:
+        theirs = ", ".join(f"{k}={v}" for k, v in params.items())
+        ours = ", ".join(f"{k}={v}" for k, v in cfg.arch_params.items())
+        raise CheckpointError(f"{path}: generator has {theirs}, this run {ours}; pass matching "
+                              f"{'/'.join('--' + k for k in params)}")
 
 
 def check_resumable(meta: dict[str, Any], cfg: TrainConfig, path: str | Path) -> None:

@@ -1,93 +1,158 @@
-"""Training configuration: one dataclass, the presets, and the learning-rate schedule.
+"""Training configuration: every option declared once, the presets, and the learning-rate schedule.
 
-Everything a run depends on lives in `TrainConfig`, is saved as `config.json` in the run
-folder and inside every checkpoint, and is the same for both backends.
+Everything a run depends on lives in `TrainConfig`, is saved as `config.json` in the run folder and inside
+every checkpoint, and is the same for both backends. Each field is declared with `option(...)`: its default,
+its help, whether the command line offers it, and whether `--resume` may change it (RESUME_POLICIES); the
+parser of trains.py, the validation below and the resume rules (srapp.options) are derived from these
+declarations, so an option cannot be forgotten in one of them. An architecture's own parameters (srcore.arch:
+--blocks, --layers, --kernels, ...) live in `arch_params`, declared by its spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srcore.arch import ARCHS, INTERPOLATING, SCALES, SRCNN_KERNELS
+from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name
 from srcore.errors import UserError
 from srcore.workers import DISTRIBUTE_MODES
 
 BACKENDS = ("torch", "keras")
-PHASES = ("supervised", "adversarial")  # content loss only (SRResNet-MSE) / with the discriminator (SRGAN)
-# The command line's --model names: (architecture, phase). "srgan" is the SRResNet generator trained
-# adversarially; a new architecture adds its own name here (and to srcore.arch.ARCHS).
-MODELS = {"srresnet": ("srresnet", "supervised"), "srgan": ("srresnet", "adversarial"),
-          "srcnn": ("srcnn", "supervised"), "vdsr": ("vdsr", "supervised")}
 # "sse": half the sum of squared errors of a sample in [0, 1] units, averaged over the batch: Caffe's
-# EuclideanLoss, which SRCNN and VDSR trained with (their learning rates and VDSR's clipping assume it).
+# EuclideanLoss, which the series' earlier models trained with (their papers' learning rates and clipping assume it).
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "sse")
 SCHEDULES = ("constant", "step", "cosine", "staircase")
 OPTIMIZERS = ("adam", "sgd")
 
+# What --resume may do with an option: FIXED options change what the run computes (given again, they must
+# equal the recorded value); CHANGE ones are applied to every phase; LAST_PHASE / FIRST_PHASE to the last phase,
+# or to the first of two (--iterations / --pretrain-iterations); INTERNAL fields are set from other options.
+FIXED, CHANGE, LAST_PHASE, FIRST_PHASE, INTERNAL = "fixed", "change", "last-phase", "first-phase", "internal"
+RESUME_POLICIES = (FIXED, CHANGE, LAST_PHASE, FIRST_PHASE, INTERNAL)
 
-def model_name(arch: str, phase: str) -> str:
-    """The --model name of an (architecture, phase) pair: its results-table and run-folder name."""
-    for name, pair in MODELS.items():
-        if pair == (arch, phase):
-            return name
-    return arch
+Choices = tuple[Any, ...] | Callable[[], tuple[Any, ...]]
+
+
+def option(default: Any, help: str = "", *, resume: str = FIXED, cli: bool = True, choices: Choices = (),
+           minimum: float | None = None, metavar: str | None = None, group: str = "overrides of the preset",
+           flag: str | None = None, factory: Callable[[], Any] | None = None) -> Any:
+    """A TrainConfig field with its declaration: default, help, resume policy, and how the command line offers it
+    (`cli` False: set by the application; `flag`: the option's name when it is not --field-name)."""
+    meta = {"help": help, "resume": resume, "cli": cli, "choices": choices, "minimum": minimum, "metavar": metavar,
+            "group": group, "flag": flag}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _registered(module: str, registry: str) -> Callable[[], tuple[str, ...]]:
+    """Choices read from a registry when asked (its module imports this one)."""
+    return lambda: tuple(getattr(importlib.import_module(module), registry).names())
+
+
+def choices_of(f: dataclasses.Field) -> tuple[Any, ...]:
+    """A field's allowed values (empty: any)."""
+    c = f.metadata.get("choices", ())
+    return tuple(c()) if callable(c) else tuple(c)
+
+
+_MAIN, _HW, _DIST, _RUN = "main", "hardware", "several devices or machines (README: Several workers)", "run"
 
 
 @dataclass
 class TrainConfig:
     """One training phase of one architecture (e.g. SRResNet-MSE, or SRGAN: srresnet + adversarial)."""
 
-    backend: str = "torch"
-    arch: str = "srresnet"  # generator architecture (srcore.arch.ARCHS)
-    phase: str = "supervised"  # "supervised" (content loss only) or "adversarial" (with the discriminator)
-    preset: str = "quick"
-    scale: int = 4
-    blocks: int = 16
-    channels: int = 64
-    disc_channels: int = 64
-    batch_size: int = 16
-    patch_size: int = 96  # HR patch side; the LR patch is patch_size // scale
-    iterations: int = 1000
-    lr: float = 1e-4
-    # "step": lr until lr_decay_at * iterations, then lr * lr_decay (the paper's SRGAN schedule:
-    # 1e-4 then 1e-5 at half); "constant"; "cosine": cosine from lr to lr * lr_decay.
-    # "staircase": lr * lr_decay ** k after k * lr_decay_at * iterations (VDSR: x0.1 every 20 of 80 epochs).
-    lr_schedule: str = "constant"
-    lr_decay: float = 0.1
-    lr_decay_at: float = 0.5
-    optimizer: str = "adam"  # "adam" (torch's rule, betas 0.9/0.999) or "sgd" (with momentum, torch's rule)
-    momentum: float = 0.9  # sgd
-    weight_decay: float = 0.0  # sgd: L2 penalty added to the gradient (torch's SGD weight_decay)
-    # VDSR's adjustable gradient clipping: each gradient element clipped to [-clip / lr, clip / lr]; 0 = none.
-    clip: float = 0.0
-    kernels: str = "9-1-5"  # srcnn: kernel sizes of its three layers ("9-1-5" or "9-5-5")
-    multiscale: bool = False  # srcnn/vdsr: train on x2, x3 and x4 inputs at once (VDSR's multi-scale model)
-    content_loss: str = "mse"
-    adv_weight: float = 1e-3
-    vgg_weights: str | None = None  # None: the framework's ImageNet weights; a path; "random" (smoke only)
-    seed: int = 0
-    val_every: int = 500
-    val_images: int = 0  # val crops used for validation PSNR; 0 = all
-    save_every: int = 500
-    log_every: int = 10
-    data: str = "data"
-    out: str = "runs/run"
-    pretrained: str | None = None  # adversarial phase: generator initialisation (checkpoint path)
-    resume: str | None = None  # run folder or checkpoint to continue
-    device: str | None = None  # torch: "cpu" / "cuda[:i]"; keras: "cpu" / "gpu"
-    amp: bool = False
-    xla: bool | None = None  # keras: compile the step with XLA; None = only on a GPU, where it is faster
-    tensorboard: bool = True  # TensorBoard event files in the phase folder, beside log.jsonl
-    sync_bn: bool = False  # several workers: BatchNorm statistics over the whole batch (torch: CUDA only)
+    backend: str = option("torch", "framework that trains", choices=BACKENDS, group=_MAIN)
+    arch: str = option("srresnet", "generator architecture (srcore.arch.ARCHS); set by --model", resume=INTERNAL,
+                       cli=False)
+    phase: str = option("supervised", "supervised (content loss only) or adversarial (with the discriminator); "
+                        "set by --model", resume=INTERNAL, cli=False, choices=PHASES)
+    preset: str = option("quick", "paper: the paper's schedule; quick: about one CPU-hour; smoke: seconds",
+                         choices=lambda: tuple(PRESETS), group=_MAIN)
+    scale: int = option(4, "upscaling factor", choices=SCALES)
+    # The architecture's own parameters (its ArchSpec.params, e.g. srresnet's blocks and channels),
+    # each its own --option (srapp.options), checked by the spec.
+    arch_params: dict[str, Any] = option(None, "the architecture's parameters", resume=INTERNAL, cli=False,
+                                         factory=dict)
+    disc_channels: int = option(64, "feature channels of the discriminator's first layer (paper: 64)", minimum=1)
+    batch_size: int = option(16, "samples per step (over all workers)", minimum=1)
+    patch_size: int = option(96, "HR patch side (LR side = patch / scale)", minimum=1)
+    iterations: int = option(1000, "iterations of the phase being trained (the SRGAN phase when both run)",
+                             resume=LAST_PHASE, minimum=1)
+    lr: float = option(1e-4, "learning rate (the SRResNet phase's when both run)", minimum=0)
+    # "step": lr until lr_decay_at * iterations, then lr * lr_decay (the paper's SRGAN schedule: 1e-4 then 1e-5 at
+    # half); "constant"; "cosine": cosine from lr to lr * lr_decay; "staircase": lr * lr_decay ** k after
+    # k * lr_decay_at * iterations (Kim et al. 2016: x0.1 every 20 of 80 epochs).
+    lr_schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
+    lr_decay: float = option(0.1, "step/staircase: factor of each decay; cosine: final lr / lr", minimum=0)
+    lr_decay_at: float = option(0.5, "step/staircase: fraction of the iterations between decays", minimum=0)
+    optimizer: str = option("adam", "adam (torch's rule, betas 0.9/0.999), or sgd (with --momentum, "
+                            "--weight-decay)", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "sgd momentum", minimum=0)
+    weight_decay: float = option(0.0, "sgd L2 penalty added to the gradient (Kim et al. 2016: 1e-4)", minimum=0)
+    clip: float = option(0.0, "adjustable gradient clipping (Kim et al. 2016): each gradient element to "
+                         "+-CLIP / lr (paper: 0.01); 0 = none", minimum=0)
+    multiscale: bool = option(False, "networks on the bicubic-upscaled input: train one model on x2, x3 and x4 "
+                              "inputs (needs data prepared at those scales)")
+    content_loss: str = option("mse", "content loss of the SRGAN phase (the SRResNet phase is MSE unless --model "
+                               "srresnet is given with this); sse: Caffe's Euclidean loss, as the series' "
+                               "earlier models trained", choices=CONTENT_LOSSES)
+    adv_weight: float = option(1e-3, "weight of the adversarial loss in the generator's loss (paper: 1e-3)",
+                               minimum=0)
+    gan_loss: str = option("vanilla", "adversarial loss (the paper's: vanilla)",
+                           choices=_registered("srcore.losses", "ADVERSARIAL_LOSSES"))
+    vgg_weights: str | None = option(
+        None, "VGG19 of the perceptual loss; default: torchvision's ImageNet weights in both backends (downloaded "
+        "into torch.hub's cache). PATH: a VGG19 .pth, or the .safetensors/.npz of convert_weights.py --vgg19 (both "
+        "backends), or a Keras .h5 (keras). 'keras-imagenet': Keras' own ImageNet VGG19 (keras only; caffe "
+        "preprocessing, NOT comparable with torch). 'random' is for smoke tests only and makes the perceptual "
+        "loss meaningless", resume=CHANGE, metavar="PATH|keras-imagenet|random")
+    seed: int = option(0, "seed of the initial weights and of every batch", minimum=0)
+    val_every: int = option(500, "validate every N iterations", resume=CHANGE, minimum=1)
+    val_images: int = option(0, "val crops used for validation (0 = all)", resume=CHANGE, minimum=0)
+    best_metric: str = option("psnr", "the validation metric that chooses the `best` checkpoint",
+                              choices=_registered("srcore.metrics", "METRICS"))
+    save_every: int = option(500, "save `last` every N iterations", resume=CHANGE, minimum=1)
+    log_every: int = option(10, "log mean losses every N iterations", resume=CHANGE, minimum=1)
+    data: str = option("data", "folder written by prepare_bsd500.py", resume=CHANGE, group=_RUN)
+    out: str = option("runs/run", "phase folder (trains.py: --out names the run folder)", resume=INTERNAL, cli=False)
+    pretrained: str | None = option(None, "adversarial phase: the SRResNet checkpoint that initialises the "
+                                    "generator", metavar="CKPT", group=_RUN)
+    resume: str | None = option(None, "run folder or checkpoint to continue", resume=INTERNAL, cli=False)
+    device: str | None = option(None, "torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)",
+                                resume=CHANGE, group=_HW)
+    amp: bool = option(False, "mixed precision (GPU only)", resume=CHANGE, group=_HW)
+    xla: bool | None = option(None, "keras: compile the train step with XLA (--no-xla: never; default: only on a "
+                              "GPU, where it is faster)", resume=CHANGE, group=_HW)
+    tensorboard: bool = option(True, "TensorBoard event files in RUN_DIR/<phase>/tensorboard/ (--no-tensorboard: "
+                               "none)", resume=CHANGE, group=_RUN)
+    sync_bn: bool = option(False, "several workers or replicas: BatchNorm statistics over the whole batch (torch: "
+                           "SyncBatchNorm, CUDA only; keras: synchronized BatchNormalization)", resume=CHANGE,
+                           group=_DIST)
     # keras: tf.distribute strategy ("none", "mirrored": this machine's devices, "multiworker": TF_CONFIG's
-    # machines); torch scales out with torchrun instead. cpu_devices: logical CPU devices for "mirrored" on a
-    # machine without GPUs (to try it out).
-    distribute: str = "none"
-    cpu_devices: int = 1
+    # machines); torch scales out with torchrun instead.
+    distribute: str = option("none", "keras: tf.distribute strategy: mirrored (this machine's GPUs, or its CPU), "
+                             "multiworker (the machines in TF_CONFIG); torch: start trains.py with torchrun instead",
+                             resume=CHANGE, choices=DISTRIBUTE_MODES, group=_DIST)
+    cpu_devices: int = option(1, "keras, --distribute mirrored without GPUs: split the CPU into N logical devices, "
+                              "one replica each (to try distribution out)", resume=CHANGE, minimum=1, metavar="N",
+                              group=_DIST)
+
+    def __post_init__(self) -> None:
+        # The architecture's parameters: its defaults for the ones not given (an unknown architecture is left for
+        # validate() to report).
+        if self.arch in ARCHS:
+            self.arch_params = {**ARCHS.get(self.arch).defaults(), **(self.arch_params or {})}
+
+    @property
+    def spec(self) -> ArchSpec:
+        return ARCHS.get(self.arch)
 
     @property
     def model(self) -> str:
@@ -103,17 +168,25 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """From `to_dict`'s output, or from the configs of runs made before `arch`/`phase` existed."""
+        """From `to_dict`'s output, or from the configs of runs made before `arch`/`phase` or `arch_params`
+        existed (their blocks/channels/kernels fields become the architecture's parameters)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in d.items() if k in names}
         if "phase" not in values and d.get("model") in MODELS:  # written before the arch/phase split
-            values["arch"], values["phase"] = MODELS[d["model"]]
+            m = MODELS.get(d["model"])
+            values["arch"], values["phase"] = m.arch, m.phase
+        if "arch_params" not in values and values.get("arch", "srresnet") in ARCHS:
+            spec = ARCHS.get(values.get("arch", "srresnet"))
+            old = {k: d[k] for k in ("blocks", "channels", "kernels") if k in d}
+            values["arch_params"] = spec.check_params(old, "config of an older run")
         return cls(**values)
 
     @property
     def interpolating(self) -> bool:
-        """The network's input is the bicubic-upscaled LR image (SRCNN, VDSR)."""
-        return self.arch in INTERPOLATING
+        """The network's input is the bicubic-upscaled LR image (ArchSpec.interpolating)."""
+        return self.spec.interpolating
 
     @property
     def train_scales(self) -> tuple[int, ...]:
@@ -148,115 +221,99 @@ class TrainConfig:
         """Raise UserError with a one-line message for any impossible setting (or another `backend`'s config)."""
         if backend is not None:
             self.require_backend(backend)
+        for f in dataclasses.fields(self):  # what each declaration allows
+            _check_declared(f, getattr(self, f.name))
+        spec = ARCHS.get(self.arch)
+        self.arch_params = spec.check_params(self.arch_params)
+        for ok, msg in self._cross_checks(spec):
+            if not ok:
+                raise UserError(msg)
+        return self
+
+    def _cross_checks(self, spec: ArchSpec) -> list[tuple[bool, str]]:
         checks = [
-            (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"),
-            (self.arch in ARCHS, f"architecture must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
-            (self.phase in PHASES, f"phase must be one of {', '.join(PHASES)}, got {self.phase!r}"),
-            (self.scale in SCALES, f"--scale must be one of 2, 3, 4, got {self.scale}"),
-            (self.content_loss in CONTENT_LOSSES,
-             f"--content-loss must be one of {', '.join(CONTENT_LOSSES)}, got {self.content_loss!r}"),
-            (self.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.iterations >= 1, f"--iterations must be >= 1, got {self.iterations}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.blocks >= 1 and self.channels >= 1, "--blocks and --channels must be >= 1"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (model_for(self.arch, self.phase) is not None,
+             f"no model trains the {self.arch} architecture in the {self.phase} phase"),
             ((self.patch_size % self.scale == 0 or self.interpolating) and self.patch_size >= self.scale,
              f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got "
-                                           f"{self.optimizer!r}"),
-            (self.clip >= 0 and self.weight_decay >= 0 and 0 <= self.momentum < 1,
-             "--clip and --weight-decay must be >= 0 and --momentum in [0, 1)"),
-            (self.kernels in SRCNN_KERNELS, f"--kernels must be one of {', '.join(SRCNN_KERNELS)}, got "
-                                            f"{self.kernels!r}"),
+            (self.momentum < 1, "--momentum must be in [0, 1)"),
             (not self.multiscale or self.interpolating,
-             "--multiscale trains a network on bicubic-upscaled inputs of several scales: srcnn or vdsr only"),
-            (not self.adversarial or self.arch == "srresnet", "the adversarial phase trains an srresnet generator"),
-            (self.arch != "srcnn" or self.blocks == 3, f"--blocks {self.blocks}: SRCNN has 3 layers (its variants: "
-                                                       "--kernels)"),
-            (self.arch != "vdsr" or self.blocks >= 2, f"--blocks {self.blocks}: VDSR needs at least 2 layers"),
-            (self.content_loss in ("mse", "sse") or self.arch == "srresnet" or self.adversarial,
-             f"--content-loss {self.content_loss}: srcnn and vdsr train with mse or sse"),
-            (self.val_every >= 1 and self.save_every >= 1, "--val-every and --save-every must be >= 1"),
-            (self.val_images >= 0, f"--val-images must be >= 0 (0 = all val crops), got {self.val_images}"),
+             "--multiscale trains a network on bicubic-upscaled inputs of several scales: "
+             f"{' or '.join(a.name for a in ARCHS.values() if a.interpolating)} only"),
+            (not spec.content_losses or self.content_loss in spec.content_losses or self.adversarial,
+             f"--content-loss {self.content_loss}: {self.arch} trains with {' or '.join(spec.content_losses)}"),
             (self.pretrained is None or str(self.pretrained) != "", "--pretrained must name a checkpoint"),
-            (self.distribute in DISTRIBUTE_MODES,
-             f"--distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got {self.distribute!r}"),
             (self.distribute == "none" or self.backend == "keras",
              "--distribute is the Keras backend's (tf.distribute); PyTorch scales out with torchrun: "
              "torchrun --nproc_per_node N trains.py --backend torch ..."),
-            (self.cpu_devices >= 1, f"--cpu-devices must be >= 1, got {self.cpu_devices}"),
             (self.cpu_devices == 1 or self.distribute == "mirrored",
              "--cpu-devices splits this machine's CPU for --distribute mirrored only"),
         ]
         if self.adversarial:
             checks.append((self.patch_size % 16 == 0,
                            f"--patch-size must be a multiple of 16 for the discriminator, got {self.patch_size}"))
-        for ok, msg in checks:
-            if not ok:
-                raise UserError(msg)
-        return self
+        return checks
 
 
-# Presets give every phase its defaults; any command-line option overrides them.
-# "paper": Ledig et al. 2017: SRResNet 10^6 iterations at 1e-4; SRGAN 10^5 at 1e-4 + 10^5 at 1e-5,
-#   batch 16, 96x96 HR patches, VGG54 content loss.
-# "quick": sized for about one CPU-hour (see README): a 4-5x higher SRResNet lr with a cosine decay
-#   (from-scratch training at 1e-4 is far too slow to show anything in an hour), short SRGAN phase.
-# "smoke": seconds; tiny model, for tests.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {
-        "common": dict(blocks=16, channels=64, batch_size=16, patch_size=96, val_every=5000,
-                       save_every=5000, log_every=100, val_images=0),
-        "srresnet": dict(iterations=1_000_000, lr=1e-4, lr_schedule="constant", content_loss="mse"),
-        "srgan": dict(iterations=200_000, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
-                      content_loss="vgg54"),
-        # Dong et al. 2016: 33x33 sub-images, batch 128, SGD at 1e-4 on Caffe's Euclidean loss, ~10^8
-        # backpropagations (they also give the last layer 1e-5: one rate here).
-        "srcnn": dict(blocks=3, channels=64, batch_size=128, patch_size=33, iterations=800_000, lr=1e-4,
-                      optimizer="sgd", momentum=0.9, content_loss="sse"),
-        # Kim et al. 2016: 41x41 patches, batch 64, SGD momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10
-        # every 20 of 80 epochs, gradients clipped to 0.01 / lr; the iteration count is ours.
-        "vdsr": dict(blocks=20, channels=64, batch_size=64, patch_size=41, iterations=80_000, lr=0.1,
-                     lr_schedule="staircase", lr_decay=0.1, lr_decay_at=0.25, optimizer="sgd", momentum=0.9,
-                     weight_decay=1e-4, clip=0.01, content_loss="sse"),
-    },
-    "quick": {
-        "common": dict(blocks=16, channels=64, batch_size=16, patch_size=96, val_every=250,
-                       save_every=250, log_every=10, val_images=20),
-        "srresnet": dict(iterations=2000, lr=5e-4, lr_schedule="cosine", lr_decay=0.02, content_loss="mse"),
-        "srgan": dict(iterations=400, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
-                      content_loss="vgg54"),
-        # Adam and a cosine decay instead of the papers' SGD: what reaches a useful model in CPU minutes.
-        "srcnn": dict(blocks=3, channels=64, patch_size=48, iterations=40_000, lr=1e-3, lr_schedule="cosine",
-                      lr_decay=0.05, content_loss="mse", val_every=2000, save_every=2000),
-        "vdsr": dict(blocks=20, channels=64, patch_size=48, iterations=1500, lr=2e-4, lr_schedule="cosine",
-                     lr_decay=0.05, content_loss="mse"),
-    },
-    "smoke": {
-        "common": dict(blocks=2, channels=16, disc_channels=8, batch_size=2, patch_size=32, val_every=2,
-                       save_every=2, log_every=1, val_images=2),
-        "srresnet": dict(iterations=4, lr=1e-3, lr_schedule="constant", content_loss="mse"),
-        "srgan": dict(iterations=4, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
-                      content_loss="vgg22"),
-        "srcnn": dict(blocks=3, channels=8, iterations=4, lr=1e-3, content_loss="mse"),
-        "vdsr": dict(blocks=3, channels=8, iterations=4, lr=1e-2, optimizer="sgd", clip=0.01, weight_decay=1e-4,
-                     content_loss="sse"),
-    },
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line option of a field: --field-name unless declared otherwise."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _check_declared(f: dataclasses.Field, value: Any) -> None:
+    """A field's value against its declaration (choices, minimum); a one-line UserError naming its option."""
+    name = flag_of(f) if f.metadata.get("cli") else f.name
+    choices = choices_of(f)
+    if choices and value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    low = f.metadata.get("minimum")
+    if low is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        strict = f.name == "lr"  # a zero learning rate trains nothing
+        if value < low or (strict and value <= low):
+            raise UserError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value}")
+
+
+def config_fields() -> list[dataclasses.Field]:
+    """TrainConfig's declared fields, in declaration order."""
+    return list(dataclasses.fields(TrainConfig))
+
+
+# Presets give every phase its defaults (here the part common to every model; each model's own part is in its
+# ModelSpec.presets, srcore/archs/); any command-line option overrides them.
+# "paper": the papers' schedules (Ledig et al. 2017: batch 16, 96x96 HR patches).
+# "quick": sized for about one CPU-hour (see README). "smoke": seconds; tiny models, for tests.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(batch_size=16, patch_size=96, val_every=5000, save_every=5000, log_every=100, val_images=0),
+    "quick": dict(batch_size=16, patch_size=96, val_every=250, save_every=250, log_every=10, val_images=20),
+    "smoke": dict(disc_channels=8, batch_size=2, patch_size=32, val_every=2, save_every=2, log_every=1,
+                  val_images=2),
 }
 
 
-def preset_config(preset: str, model: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig of `preset` for `model` (a MODELS name), with `overrides` (None values ignored)."""
+def preset_values(preset: str, model: str) -> dict[str, Any]:
+    """The option values `preset` gives `model` (architecture parameters included)."""
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    if model not in MODELS:
-        raise UserError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
-    arch, phase = MODELS[model]
-    values: dict[str, Any] = {"preset": preset, "arch": arch, "phase": phase}
-    values.update(PRESETS[preset]["common"])
-    values.update(PRESETS[preset][model])
+    spec = MODELS.get(model)
+    return {**PRESETS[preset], **spec.presets.get(preset, {})}
+
+
+def preset_config(preset: str, model: str, **overrides: Any) -> TrainConfig:
+    """The TrainConfig of `preset` for `model` (a MODELS name), with `overrides` (None values ignored). Overrides
+    named like the architecture's parameters (blocks=2) set those; another architecture's parameter is an error."""
+    m = MODELS.get(model)
+    spec = ARCHS.get(m.arch)
+    values: dict[str, Any] = {"preset": preset, "arch": m.arch, "phase": m.phase}
+    values.update(preset_values(preset, model))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**values)
+    fields = {f.name for f in config_fields()}
+    params = dict(values.pop("arch_params", None) or {})
+    for key in [k for k in values if k not in fields]:
+        if key not in spec.defaults():
+            raise UserError(f"--{key.replace('_', '-')} is not a parameter of {m.arch} (its parameters: "
+                            f"{', '.join('--' + p.name for p in spec.params)})")
+        params[key] = values.pop(key)
+    return TrainConfig(**values, arch_params=params)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

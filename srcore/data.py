@@ -1,4 +1,4 @@
-"""Prepared data on disk, and the patch sampler both backends train from.
+"""Prepared data on disk, and the patch sampler both backends train from (srcore.sampling: the data sources).
 
 The sampler is plain numpy and a pure function of (seed, rank, step): the same seed gives the
 same batches in PyTorch and in Keras, resume needs no sampler state, and every distributed rank
@@ -16,10 +16,12 @@ from srcore.color import modcrop
 from srcore.errors import UserError
 from srcore.imageio import list_images, load_image
 
+PREPARED_DIR = "bsd500"  # the prepared training data inside --data: <split>/hr, <split>/lr_x<scale>
 
-def split_dirs(data_dir: str | Path, split: str, scale: int) -> tuple[Path, Path]:
-    """HR and LR folders of a prepared training split ("train" or "val")."""
-    root = Path(data_dir) / "bsd500" / split
+
+def split_dirs(data_dir: str | Path, split: str, scale: int, prepared: str = PREPARED_DIR) -> tuple[Path, Path]:
+    """HR and LR folders of a prepared training split ("train" or "val") in folder `prepared` of `data_dir`."""
+    root = Path(data_dir) / prepared / split
     return root / "hr", root / f"lr_x{scale}"
 
 
@@ -57,7 +59,7 @@ def interpolated_pairs(data_dir: str | Path, split: str, scales: tuple[int, ...]
                                                                                       list[np.ndarray]]:
     """HR images and their LR images bicubic-upscaled back to the HR size (once, by srcore.imresize on the
     uint8 image: the bicubic baseline's own output), for every scale in `scales`: the training pairs of an
-    interpolating network (SRCNN, VDSR), sampled with PatchSampler(..., scale=1)."""
+    interpolating network (srcore.arch.ArchSpec.interpolating), sampled with PatchSampler(..., scale=1)."""
     from srcore.imresize import imresize
 
     hrs, ups = [], []
@@ -150,6 +152,9 @@ class PatchSampler:
             lr_b[j] = augment(lr_im[y:y + p, x:x + p], int(tf[k]))
             hr_b[j] = augment(hr_im[y * s:(y + p) * s, x * s:(x + p) * s], int(tf[k]))
         return lr_to_input(lr_b), hr_to_target(hr_b)
+
+    def close(self) -> None:
+        pass  # holds nothing but the images in memory (srcore.sampling.Sampler)
 
 
 def augment(img: np.ndarray, t: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Framework-free evaluation: from an upscaler function to PSNR/SSIM rows.
+"""Framework-free evaluation: from an upscaler function to rows of metric values (srcore.metrics.METRICS).
 
 A backend supplies `upscale(lr) -> sr`: float32 NHWC batches, LR in [0, 1], SR in [0, 1]. This
 module does everything else the same way for every model: grayscale handling, tiling of large
@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from srcore.arch import INTERPOLATING
+from srcore.arch import ARCHS, meta_arch
 from srcore.color import rgb_to_gray, to_uint8
 from srcore.data import BenchImage, available_benchmarks, load_benchmark, lr_to_input
 from srcore.errors import UserError
 from srcore.imresize import imresize
-from srcore.metrics import psnr, ssim
+from srcore.metrics import DEFAULT_METRICS, mean_scores, metric_names, score
 
 Upscaler = Callable[[np.ndarray], np.ndarray]
 SRFunction = Callable[[np.ndarray], np.ndarray]  # uint8 LR image -> uint8 SR image
@@ -68,7 +68,7 @@ def bicubic_sr_function(scale: int) -> SRFunction:
 
 
 def bicubic_input(network: Upscaler, scale: int) -> Upscaler:
-    """The upscaler of a network on the bicubic-upscaled image (SRCNN, VDSR): the LR batch is upscaled by the
+    """The upscaler of a network on the bicubic-upscaled image (ArchSpec.interpolating): the LR batch is upscaled by the
     bicubic baseline itself (MATLAB-compatible imresize of the uint8 image), then the network restores it."""
 
     def upscale(lr: np.ndarray) -> np.ndarray:
@@ -79,52 +79,57 @@ def bicubic_input(network: Upscaler, scale: int) -> Upscaler:
 
 
 def for_arch(network: Upscaler, arch: str, scale: int) -> Upscaler:
-    """The upscaler of a generator of `arch` run by `network`: with the bicubic input step for SRCNN/VDSR."""
-    return bicubic_input(network, scale) if arch in INTERPOLATING else network
+    """The upscaler of a generator of `arch` run by `network`: with the bicubic input step for an interpolating
+    architecture (srcore.arch.ArchSpec.interpolating)."""
+    return bicubic_input(network, scale) if ARCHS.get(arch).interpolating else network
 
 
 def for_checkpoint(network: Upscaler, meta: dict[str, Any]) -> Upscaler:
     """The upscaler of a checkpoint's generator run by `network` (for_arch with the metadata's architecture)."""
-    return for_arch(network, meta["arch"].get("name") or "srresnet", int(meta["scale"]))
+    return for_arch(network, meta_arch(meta)[0].name, int(meta["scale"]))
 
 
 def validate(upscale: Upscaler, hr: Sequence[np.ndarray], lr: Sequence[np.ndarray], scale: int,
-             batch_size: int = 8, keep: int = 0) -> tuple[float, float, list[np.ndarray]]:
-    """(mean PSNR, mean SSIM, the first `keep` SR images) over same-size val crops, batched for speed.
+             batch_size: int = 8, keep: int = 0,
+             metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[dict[str, float], list[np.ndarray]]:
+    """({metric: mean}, the first `keep` SR images) over same-size val crops, batched for speed.
 
     Y channel, border `scale` removed, as the benchmarks.
     """
-    psnrs, ssims, kept = [], [], []
+    names = metric_names(metrics)
+    scores, kept = [], []
     for i in range(0, len(lr), batch_size):
         lr_b = np.stack(lr[i:i + batch_size])
         sr_b = to_uint8(upscale(lr_to_input(lr_b)))
         for s, h in zip(sr_b, hr[i:i + batch_size]):
-            psnrs.append(psnr(s, h, crop_border=scale))
-            ssims.append(ssim(s, h, crop_border=scale))
+            scores.append(score(names, s, h, crop_border=scale))
             if len(kept) < keep:
                 kept.append(s)
-    return float(np.mean(psnrs)), float(np.mean(ssims)), kept
+    return mean_scores(names, scores), kept
 
 
 def score_images(sr_fn: SRFunction, images: Sequence[BenchImage], scale: int, desc: str = "",
-                 save_dir: str | Path | None = None) -> dict[str, Any]:
+                 save_dir: str | Path | None = None, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, Any]:
+    """{metric: mean over `images`, ..., "images": how many}."""
     from srcore.imageio import save_image
 
-    psnrs, ssims = [], []
+    names = metric_names(metrics)
+    scores = []
     for im in tqdm(images, desc=desc, leave=False, disable=not desc):
         sr = sr_fn(im.lr)
         if sr.shape != im.hr.shape:
             raise UserError(f"{desc} {im.name}: SR shape {sr.shape} != HR shape {im.hr.shape}")
-        psnrs.append(psnr(sr, im.hr, crop_border=scale))
-        ssims.append(ssim(sr, im.hr, crop_border=scale))
+        scores.append(score(names, sr, im.hr, crop_border=scale))
         if save_dir is not None:
             save_image(Path(save_dir) / f"{im.name}.png", sr)
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "images": len(images)}
+    return {**mean_scores(names, scores), "images": len(images)}
 
 
 def evaluate_benchmarks(sr_fn: SRFunction, data_dir: str | Path, datasets: Sequence[str] | None, scale: int,
-                        save_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per dataset: {dataset, scale, psnr, ssim, images}."""
+                        save_dir: str | Path | None = None,
+                        metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
+    """One row per dataset: {dataset, scale, <each metric>, images}."""
+    metrics = metric_names(metrics)  # an unknown name fails before any image is scored
     names = list(datasets) if datasets else available_benchmarks(data_dir, scale)
     if not names:
         raise UserError(f"no prepared benchmark sets at x{scale} in {Path(data_dir) / 'benchmarks'}; "
@@ -133,5 +138,6 @@ def evaluate_benchmarks(sr_fn: SRFunction, data_dir: str | Path, datasets: Seque
     for name in names:
         images = load_benchmark(data_dir, name, scale)
         out = None if save_dir is None else Path(save_dir) / name
-        rows.append({"dataset": name, "scale": scale, **score_images(sr_fn, images, scale, desc=name, save_dir=out)})
+        scores = score_images(sr_fn, images, scale, desc=name, save_dir=out, metrics=metrics)
+        rows.append({"dataset": name, "scale": scale, **scores})
     return rows

@@ -1,7 +1,7 @@
 """The training loop of one phase, shared by both backends.
 
 A backend supplies a `Trainer` (models, optimizers, one `train_batch`, checkpoints); this module does
-the rest the same way for both, and owns the run state (iteration, best PSNR, training time):
+the rest the same way for both, and owns the run state (iteration, best validation value, training time):
 
     start or resume  ->  steps (batches from the shared sampler, prefetched)  ->  validate / save
 
@@ -12,6 +12,7 @@ passes them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import queue
@@ -21,28 +22,31 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from srcore.checkpoint import RunState
+from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
-from srcore.data import PatchSampler, interpolated_pairs, load_pairs
+from srcore.data import load_pairs
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, validate
 from srcore.fileio import atomic_write_text, remove_stale_temporaries
+from srcore.metrics import DEFAULT_METRICS, METRICS, better, metric_names
+from srcore.sampling import DATA_SOURCES, Sampler, SamplerFactory, make_sampler
 
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"  # inside the phase folder
 VAL_IMAGES_LOGGED = 3  # SR validation crops sent to image-capable writers (TensorBoard) at every validation
 
-# One tag scheme for both backends' TensorBoard logs, so runs of the two overlay in one TensorBoard.
+# One tag scheme for both backends' TensorBoard logs, so runs of the two overlay in one TensorBoard. Names
+# not listed here are derived: "val_<metric>" -> "val/<metric>" for every registered metric, "val_sr_0" -> "val/sr_0".
 TENSORBOARD_TAGS = {
     "g_loss": "loss/generator", "content": "loss/content", "adv": "loss/adversarial",
     "d_loss": "loss/discriminator", "d_real": "discriminator/D(real)", "d_fake": "discriminator/D(fake)",
-    "lr": "train/learning_rate", "time": "train/seconds", "val_psnr": "val/psnr", "val_ssim": "val/ssim",
+    "lr": "train/learning_rate", "time": "train/seconds",
 }
 
 
@@ -119,7 +123,7 @@ class Prefetcher:
     The sampler is a pure function of the step, so the stream is deterministic and can start anywhere.
     """
 
-    def __init__(self, sampler: PatchSampler, start: int, stop: int, depth: int = 3,
+    def __init__(self, sampler: Sampler, start: int, stop: int, depth: int = 3,
                  shard: tuple[int, int] = (0, 1)) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -127,7 +131,7 @@ class Prefetcher:
                                         name="batch-prefetch")
         self._thread.start()
 
-    def _work(self, sampler: PatchSampler, start: int, stop: int, shard: tuple[int, int]) -> None:
+    def _work(self, sampler: Sampler, start: int, stop: int, shard: tuple[int, int]) -> None:
         for i in range(start, stop):
             try:
                 item: Any = sampler.batch(i, shard)
@@ -194,11 +198,18 @@ def stop_requests() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def _postfix(losses: dict[str, float], psnr: float | None) -> dict[str, str]:
+def _postfix(losses: dict[str, float], metric: str, value: float | None) -> dict[str, str]:
+    """What the progress bar shows: the main losses and the last validation value of the metric that chooses
+    `best`."""
     shown = {k: f"{v:.4g}" for k, v in losses.items() if k in ("content", "adv", "d_loss")}
-    if psnr is not None:
-        shown["psnr"] = f"{psnr:.2f}"
+    if value is not None:
+        shown[metric] = METRICS.get(metric).format(value)
     return shown
+
+
+def validation_metrics(cfg: TrainConfig) -> tuple[str, ...]:
+    """The metrics every validation logs: the defaults, and `cfg.best_metric` (which chooses `best`)."""
+    return metric_names((*DEFAULT_METRICS, cfg.best_metric), where="best_metric")
 
 
 # A backend's extra log writers for a phase folder, made once training is sure to start (e.g. TensorBoard).
@@ -231,18 +242,18 @@ class PhaseLoop:
                                 "the generator")
             self.trainer.load_pretrained(self.cfg.pretrained)
 
-    def run(self, stop_at: int | None = None, extra_writers: WriterFactory | None = None) -> Path | None:
-        """Train from the current state to the end of the phase (or `stop_at`); the last checkpoint, or None
-        when there was nothing to do."""
-        cfg, start = self.cfg, self.state.iteration
-        end = cfg.iterations if stop_at is None else max(min(stop_at, cfg.iterations), start)
+    def end(self, stop_at: int | None = None) -> int:
+        """The iteration this process trains to: the phase's end, or `stop_at` (never before the current state)."""
+        start = self.state.iteration
+        return self.cfg.iterations if stop_at is None else max(min(stop_at, self.cfg.iterations), start)
+
+    def run(self, sampler: Sampler, stop_at: int | None = None,
+            extra_writers: WriterFactory | None = None) -> Path | None:
+        """Train on `sampler`'s batches from the current state to the end of the phase (or `stop_at`); the last
+        checkpoint, or None when there was nothing to do."""
+        cfg, start, end = self.cfg, self.state.iteration, self.end(stop_at)
         if start >= end:
             return None
-        if cfg.interpolating:  # inputs: the LR images bicubic-upscaled once, cropped like the HR ones (scale 1)
-            (train_hr, train_in), in_scale = interpolated_pairs(cfg.data, "train", cfg.train_scales), 1
-        else:
-            (train_hr, train_in), in_scale = load_pairs(cfg.data, "train", cfg.scale), cfg.scale
-        sampler = PatchSampler(train_hr, train_in, in_scale, cfg.patch_size, cfg.batch_size, cfg.seed)
         out = Path(cfg.out)
         if self.trainer.is_main:  # one worker validates and writes the run folder
             self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
@@ -259,11 +270,11 @@ class PhaseLoop:
         self.trainer.agree(False)  # every worker waits here until the last checkpoint is written
         return self.last_path
 
-    def _steps(self, sampler: PatchSampler, start: int, end: int) -> None:
+    def _steps(self, sampler: Sampler, start: int, end: int) -> None:
         cfg, trainer, state = self.cfg, self.trainer, self.state
         sums: dict[str, float] = {}
         count = 0
-        psnr = state.best_psnr
+        shown = state.best(cfg.best_metric)
         self._clock = (time.perf_counter(), state.seconds)
         main = trainer.is_main
         bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} x{cfg.scale}", unit="it",
@@ -285,10 +296,10 @@ class PhaseLoop:
                     final = done == cfg.iterations
                     stopping = trainer.agree(bool(stop))  # all workers stop after the same step
                     if main and (done % cfg.val_every == 0 or final):
-                        psnr = self.validate()
+                        shown = self.validate()
                     if main and (done % cfg.save_every == 0 or final or done == end or stopping):
                         trainer.save(self.last_path, state)
-                    bar.set_postfix(_postfix(losses, psnr), refresh=False)
+                    bar.set_postfix(_postfix(losses, cfg.best_metric, shown), refresh=False)
                     bar.update(1)
                     if stopping and not final:
                         trainer.agree(False)  # the checkpoint is written before any worker leaves
@@ -303,19 +314,20 @@ class PhaseLoop:
                 f"lower --lr (a new run: --resume keeps the run's learning rate)")
 
     def validate(self) -> float:
-        """Validation PSNR (and SSIM, images) of the current generator, logged; saves `best` when it is the best
-        PSNR so far."""
-        state = self.state
-        psnr, ssim, images = validate(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale,
-                                      keep=VAL_IMAGES_LOGGED)
+        """Validate the current generator (every `validation_metrics` value, logged as val_<metric>, and images);
+        saves `best` when `cfg.best_metric` is the best so far. Returns that metric's value."""
+        state, metric = self.state, self.cfg.best_metric
+        values, images = validate(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale,
+                                  keep=VAL_IMAGES_LOGGED, metrics=validation_metrics(self.cfg))
         self._tick()
-        self._log(state.iteration, {"val_psnr": psnr, "val_ssim": ssim})
+        self._log(state.iteration, {f"val_{name}": value for name, value in values.items()})
         for w in self.writers:
             w.write_images(state.iteration, {f"val_sr_{i}": im for i, im in enumerate(images)})
-        if state.best_psnr is None or psnr > state.best_psnr:
-            state.best_psnr = psnr
+        # A run resumed with another best_metric has no best of this one yet (state.best is None): it starts afresh.
+        if better(metric, values[metric], state.best(metric)):
+            state.best_metric, state.best_value = metric, values[metric]
             self.trainer.save(self.best_path, state)
-        return psnr
+        return values[metric]
 
     def _tick(self) -> None:
         """Training time so far: this process's share plus what the resumed checkpoint recorded."""
@@ -329,17 +341,126 @@ class PhaseLoop:
 
 
 def run_phase(cfg: TrainConfig, trainer: Trainer, resume: Path | None, last_path: Path, best_path: Path,
-              stop_at: int | None = None, extra_writers: WriterFactory | None = None) -> Path:
+              sampler_factory: SamplerFactory, stop_at: int | None = None,
+              extra_writers: WriterFactory | None = None) -> Path:
     """Start (from `cfg.pretrained` for the adversarial phase) or resume one phase and train it.
 
+    The batches come from `sampler_factory()`, called once the phase has started and only when there are steps
+    to train: a checkpoint that does not fit fails before any data is read, and a finished phase reads none.
     Returns the last checkpoint (`resume` itself when the phase was already done). `stop_at`: stop after
     this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
     loop = PhaseLoop(cfg, trainer, last_path, best_path)
     loop.start(resume)
-    last = loop.run(stop_at, extra_writers)
+    last = None
+    if loop.state.iteration < loop.end(stop_at):
+        sampler = sampler_factory()
+        try:
+            last = loop.run(sampler, stop_at, extra_writers)
+        finally:
+            sampler.close()
     if last is not None:
         return last
     if resume is not None and loop.state.iteration >= cfg.iterations:
         print(f"{resume}: already trained for {loop.state.iteration} of {cfg.iterations} iterations; nothing to do")
     return resume if resume is not None else last_path
+
+
+class CheckpointIO(Protocol):
+    """A backend's checkpoint module (torch_srgan.checkpoint, keras_srgan.checkpoint) as the shared code uses it.
+
+    `LAST`/`BEST`: the checkpoints' names in a phase folder; `checkpoint_path`: the path that names the
+    checkpoint `path` names (a run folder: its `last`); `checkpoint_exists`: a complete checkpoint is there.
+    """
+
+    LAST: str
+    BEST: str
+
+    def checkpoint_path(self, path: str | Path) -> Path: ...
+    def checkpoint_exists(self, path: str | Path) -> bool: ...
+    def save_checkpoint(self, path: str | Path, meta: dict[str, Any], generator: Any, discriminator: Any = None,
+                        optimizers: dict[str, Any] | None = None) -> Path: ...
+    def load_checkpoint(self, path: str | Path, backend: str | None = ..., scale: int | None = None,
+                        need_state: bool = False) -> tuple[dict[str, Any], Any]: ...
+    def load_generator_weights(self, generator: Any, checkpoint: Any) -> None: ...
+    def load_training_state(self, checkpoint: Any, discriminator: Any, optimizers: dict[str, Any]) -> None: ...
+
+
+class TrainerCheckpoints:
+    """`Trainer.save`, `restore` and `load_pretrained`, the same in both backends: a backend's Trainer inherits
+    them and provides its checkpoint module (`checkpoints`), `cfg`, `device_name`, `generator`, `discriminator`
+    (None in a supervised phase) and `optimizer_state()` (what a resume restores besides the models)."""
+
+    checkpoints: ClassVar[CheckpointIO]
+    cfg: TrainConfig
+    device_name: str  # recorded in every checkpoint
+    generator: Any
+    discriminator: Any
+
+    def optimizer_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, path: str | Path, state: RunState) -> Path:
+        """Write a checkpoint of the full training state at run state `state`."""
+        meta = make_meta(self.cfg, state, self.device_name)
+        return self.checkpoints.save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
+
+    def restore(self, path: str | Path) -> RunState:
+        """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
+        meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale, need_state=True)
+        check_resumable(meta, self.cfg, path)
+        self.checkpoints.load_generator_weights(self.generator, contents)
+        self.checkpoints.load_training_state(contents, self.discriminator, self.optimizer_state())
+        return RunState.from_meta(meta)
+
+    def load_pretrained(self, path: str | Path) -> dict[str, Any]:
+        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
+        meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale)
+        check_pretrained(meta, self.cfg, path)
+        self.checkpoints.load_generator_weights(self.generator, contents)
+        return meta
+
+
+def resume_checkpoint(resume: str | None, checkpoints: CheckpointIO) -> Path | None:
+    """The checkpoint to continue from: a file (or a Keras base name) as given, or a run folder's `last`; None
+    when there is nothing to resume."""
+    if not resume:
+        return None
+    p = Path(resume)
+    if p.is_dir():
+        last = checkpoints.checkpoint_path(p)
+        if checkpoints.checkpoint_exists(last):
+            return last
+        # A phase folder from a run that stopped before its first checkpoint: nothing to resume yet.
+        print(f"{p}: no {checkpoints.LAST} checkpoint yet; starting this phase from the beginning", file=sys.stderr)
+        return None
+    if p.exists() or checkpoints.checkpoint_exists(p):
+        return p
+    raise UserError(f"--resume {resume}: no such run folder or checkpoint")
+
+
+def train_phase(cfg: TrainConfig, make_trainer: Callable[[TrainConfig], Trainer], checkpoints: CheckpointIO,
+                tensorboard: Callable[[Path, int], LogWriter] | None = None, stop_at: int | None = None,
+                source: str = "prepared") -> Path:
+    """Run (or resume from `cfg.resume`) one phase in `cfg.out`, a config validated by the caller; returns its
+    `last` checkpoint (as `checkpoints.checkpoint_path` names it).
+
+    A backend's `train(cfg)` is this with its Trainer class, its checkpoint module and its TensorBoard writer
+    (`tensorboard(folder, purge_step)`, used when `cfg.tensorboard`). The training batches come from data
+    source `source` (srcore.sampling.DATA_SOURCES). `stop_at`: see `run_phase`.
+    """
+    resume = resume_checkpoint(cfg.resume, checkpoints)
+    DATA_SOURCES.get(source)  # an unknown source: a one-line error before any model is built
+    sampler = functools.partial(make_sampler, cfg, source)
+    trainer = make_trainer(cfg)
+    out = Path(cfg.out)
+    writers = _tensorboard_writers(tensorboard) if tensorboard is not None and cfg.tensorboard else None
+    last = run_phase(cfg, trainer, resume, checkpoints.checkpoint_path(out / checkpoints.LAST),
+                     checkpoints.checkpoint_path(out / checkpoints.BEST), sampler, stop_at, writers)
+    return checkpoints.checkpoint_path(last)
+
+
+def _tensorboard_writers(tensorboard: Callable[[Path, int], LogWriter]) -> WriterFactory:
+    def writers(phase_dir: Path, start: int) -> list[LogWriter]:
+        return [tensorboard(phase_dir / TENSORBOARD_DIR, start)]
+    return writers

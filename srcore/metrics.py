@@ -4,13 +4,21 @@ Both take uint8 images (HxWx3 RGB or HxW gray), drop ``crop_border`` pixels at e
 score the Y channel of MATLAB's rgb2ycbcr (unrounded float, 0..255). A gray image is scored on its own
 intensity. SSIM is Wang et al.'s reference ``ssim_index.m``: 11x11 Gaussian window (sigma 1.5, normalised),
 K1 = 0.01, K2 = 0.03, L = 255, 'valid' filtering, mean of the SSIM map (no downsampling).
+
+Every metric is an entry of `METRICS` (a `MetricSpec`: its function and how it is shown); evaluation,
+validation, results.csv and the tables iterate the registry, so a new metric is one `@metric(...)` here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from srcore.color import rgb_to_y
+from srcore.registry import Registry
 
 _DATA_RANGE = 255.0
 _WIN_SIZE = 11
@@ -102,3 +110,81 @@ def ssim(img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: b
     if a.ndim == 2:
         return _ssim_channel(a, b)
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+# The registry of metrics. A metric is a function (sr, hr, crop_border, **options) -> float of uint8 images;
+# its spec says how results show it and which way is better (the `best` checkpoint, the tables' arrows).
+MetricFn = Callable[..., float]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One registered metric: its function and how it is shown."""
+
+    name: str
+    fn: MetricFn
+    higher_is_better: bool
+    fmt: str  # one value for display, e.g. "{:.2f}"
+    title: str  # column title, e.g. "PSNR (dB)"
+    description: str
+    reference: bool = True  # False: a no-reference metric, which is still passed `hr` but ignores it
+
+    @property
+    def heading(self) -> str:
+        """The column title with the direction: "PSNR (dB) ↑"."""
+        return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
+
+    def format(self, value: float) -> str:
+        return self.fmt.format(value)
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray | None, crop_border: int, **options: Any) -> float:
+        return float(self.fn(sr, hr, crop_border, **options))
+
+
+METRICS: Registry[MetricSpec] = Registry("metric", option="--metrics")
+DEFAULT_METRICS = ("psnr", "ssim")  # what test.py scores and validation logs unless told otherwise
+
+
+def metric(name: str, *, higher_is_better: bool, fmt: str, title: str, description: str,
+           reference: bool = True) -> Callable[[MetricFn], MetricFn]:
+    """Decorator: register the decorated function as metric `name`; the function is returned unchanged."""
+
+    def register(fn: MetricFn) -> MetricFn:
+        METRICS.register(name, MetricSpec(name, fn, higher_is_better, fmt, title, description, reference))
+        return fn
+
+    return register
+
+
+def metric_names(names: Iterable[str], where: str = "") -> tuple[str, ...]:
+    """`names` without repeats, each checked against the registry (a one-line UserError for an unknown one)."""
+    return tuple(METRICS.get(name, where).name for name in dict.fromkeys(names))
+
+
+def present_metrics(keys: Iterable[str]) -> list[str]:
+    """The registered metrics among `keys` (e.g. the columns of some rows), in registry order."""
+    keys = set(keys)
+    return [name for name in METRICS if name in keys]
+
+
+def better(name: str, a: float, b: float | None) -> bool:
+    """Whether value `a` of metric `name` is strictly better than `b` (None: nothing to beat yet)."""
+    if b is None:
+        return True
+    return a > b if METRICS.get(name).higher_is_better else a < b
+
+
+def score(names: Iterable[str], sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str, float]:
+    """{metric: value} of one SR image against its HR image."""
+    return {name: METRICS.get(name)(sr, hr, crop_border) for name in names}
+
+
+def mean_scores(names: Iterable[str], scores: list[dict[str, float]]) -> dict[str, float]:
+    """{metric: mean over images} of per-image `score` results (PSNR of identical images stays inf)."""
+    return {name: float(np.mean([s[name] for s in scores])) for name in names}
+
+
+metric("psnr", higher_is_better=True, fmt="{:.2f}", title="PSNR (dB)",
+       description="peak signal-to-noise ratio of the Y channel, MATLAB convention")(psnr)
+metric("ssim", higher_is_better=True, fmt="{:.4f}", title="SSIM",
+       description="structural similarity of the Y channel (Wang et al. ssim_index.m)")(ssim)

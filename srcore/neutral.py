@@ -71,36 +71,36 @@ def _grouped(named: dict[str, np.ndarray]) -> Groups:
     return groups
 
 
-def _read_safetensors(p: Path) -> tuple[str, Groups]:
+def _read_safetensors(p: Path, tensors: bool) -> tuple[str, Groups]:
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(p), framework="numpy") as f:
+        with safe_open(str(p), framework="numpy") as f:  # lazy: the header first, each tensor when asked for
             text = (f.metadata() or {}).get(META_KEY)
             if text is None:
                 raise CheckpointError(f"{p}: not a backend-neutral weight file of this project (no {META_KEY})")
-            return text, _grouped({k: f.get_tensor(k) for k in f.keys()})
+            return text, _grouped({k: f.get_tensor(k) if tensors else None for k in f.keys()})
     except (SafetensorError, OSError, ValueError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{p}: not a readable .safetensors file (damaged or truncated?): "
                               f"{detail[:200]}") from None
 
 
-def read_neutral(path: str | Path) -> tuple[dict[str, Any], Groups]:
+def read_neutral(path: str | Path, tensors: bool = True) -> tuple[dict[str, Any], Groups]:
     """(meta dict, groups) of a neutral file (.safetensors or .npz), unvalidated; one-line CheckpointError if
-    unreadable."""
+    unreadable. `tensors` False: the groups' names only (each value None), no tensor is read."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such file")
     if _is_safetensors(p):
-        text, groups = _read_safetensors(p)
+        text, groups = _read_safetensors(p, tensors)
         return _parse_meta(p, text), groups
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with np.load(p, allow_pickle=False) as z:  # lazy: each member is read when indexed
             if META_KEY not in z.files:
                 raise CheckpointError(f"{p}: not a backend-neutral weight file of this project (no {META_KEY})")
             text = str(z[META_KEY][()])
-            groups = _grouped({name: z[name] for name in z.files if name != META_KEY})
+            groups = _grouped({name: z[name] if tensors else None for name in z.files if name != META_KEY})
     except CheckpointError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
@@ -122,6 +122,17 @@ def _parse_meta(p: Path, text: str) -> dict[str, Any]:
 def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, Any], Groups]:
     """(meta, groups) of a neutral checkpoint file, validated: metadata and a generator are required."""
     meta, groups = read_neutral(path)
+    return _checked(meta, groups, path, scale), groups
+
+
+def read_neutral_meta(path: str | Path, scale: int | None = None) -> dict[str, Any]:
+    """The metadata of a neutral checkpoint file, validated as load_neutral does, without reading its tensors."""
+    meta, names = read_neutral(path, tensors=False)
+    return _checked(meta, names, path, scale)
+
+
+def _checked(meta: dict[str, Any], groups: Groups, path: str | Path, scale: int | None) -> dict[str, Any]:
+    """A checkpoint's validated metadata; `groups` need only the tensor names."""
     if meta.get("format") == VGG19_FORMAT:
         raise CheckpointError(f"{path}: this holds VGG19 loss-network weights (use it with --vgg-weights), "
                               f"not a super-resolution checkpoint")
@@ -131,7 +142,7 @@ def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, 
     unknown = sorted(set(groups) - set(CHECKPOINT_GROUPS))
     if unknown:
         raise CheckpointError(f"{path}: unexpected weight groups {unknown}; not a checkpoint of this project")
-    return meta, groups
+    return meta
 
 
 def load_vgg19(path: str | Path) -> dict[str, np.ndarray]:

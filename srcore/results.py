@@ -2,7 +2,8 @@
 
 A row is keyed by (model, backend, run_backend, dataset, scale, weights): scoring the same
 weights again replaces its row, anything else adds one. The markdown in results/README.md is
-always rebuilt from the CSV, so the CSV is the single source of truth.
+always rebuilt from the CSV, so the CSV is the single source of truth. The metric columns are those of
+the registered metrics (srcore.metrics.METRICS) that some row has, in registry order: psnr and ssim today.
 """
 
 from __future__ import annotations
@@ -13,31 +14,28 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from srcore.arch import MODELS, ModelSpec, model_order
 from srcore.fileio import atomic_write_text, locked
+from srcore.metrics import METRICS, present_metrics
 
-COLUMNS = ["model", "backend", "run_backend", "dataset", "scale", "psnr", "ssim", "images", "iterations",
-           "content_loss", "train_seconds", "device", "weights", "command", "date"]
+# results.csv's columns are these with the metric columns between them (see `columns`).
+LEADING_COLUMNS = ["model", "backend", "run_backend", "dataset", "scale"]
+TRAILING_COLUMNS = ["images", "iterations", "content_loss", "train_seconds", "device", "weights", "command", "date"]
+CSV_FORMAT = "{:.4f}"  # a metric value in results.csv
 KEY = ("model", "backend", "run_backend", "dataset", "scale", "weights")
 DATASETS = ("Set5", "Set14", "BSD100")  # the paper's order; other sets follow by name
 
-# Ledig et al. 2017, Table 2 (x4; PSNR dB, SSIM), quoted in the table beside our rows. "SRGAN" is the
-# paper's SRGAN-VGG54. The paper's SSIM implementation differs from ours (see the bicubic rows).
-PAPER = {
-    "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
-    "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
-    "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
-    # Kim et al. 2016 (VDSR), Table 3, x4: SRCNN (Dong et al. 2016) as quoted there, and VDSR itself.
-    "srcnn": {"Set5": (30.48, 0.8628), "Set14": (27.49, 0.7503), "BSD100": (26.90, 0.7101)},
-    "vdsr": {"Set5": (31.35, 0.8838), "Set14": (28.01, 0.7674), "BSD100": (27.29, 0.7251)},
-}
-PAPER_SETUP = {  # (content loss, training) as the papers describe them
-    "bicubic": ("", ""),
-    "srresnet": ("MSE", "10^6 iterations, 350k ImageNet images"),
-    "srgan": ("VGG54 + 10^-3 adversarial", "10^5 + 10^5 iterations from SRResNet"),
-    "srcnn": ("MSE (Y channel)", "SGD, ~10^8 backprops (91 images or ImageNet)"),
-    "vdsr": ("MSE (Y channel)", "SGD + clipping, 80 epochs, 291 images"),
-}
-PAPER_SOURCE = {"srcnn": "Kim et al., Table 3", "vdsr": "Kim et al., Table 3"}  # others: Ledig et al., Table 2
+# The published x4 numbers quoted beside ours: each model's own (its ModelSpec in srcore/archs/: paper,
+# paper_setup, paper_source), and bicubic's from Ledig et al. 2017, Table 2 (PSNR dB, SSIM). The papers' SSIM
+# implementations differ from ours (see the bicubic rows).
+BICUBIC_PAPER = ModelSpec("bicubic", "", "supervised", "", "bicubic", order=0,
+                          paper={"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
+                          paper_source="Ledig et al., Table 2")
+
+
+def published() -> dict[str, ModelSpec]:
+    """Every model with published numbers, bicubic first."""
+    return {"bicubic": BICUBIC_PAPER, **{m.name: m for m in MODELS.values() if m.paper}}
 
 _MARKER_START = "<!-- results-table:start (generated from results.csv by srcore/results.py; do not edit) -->"
 _MARKER_END = "<!-- results-table:end -->"
@@ -54,6 +52,24 @@ def _key(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in KEY)
 
 
+def _filled(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The keys that have a value in some row, in order of first appearance."""
+    return list(dict.fromkeys(k for r in rows for k, v in r.items() if k is not None and v not in ("", None)))
+
+
+def metrics_in(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The registered metrics that some row has a value of, in registry order."""
+    return present_metrics(_filled(rows))
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """results.csv's columns for `rows`: their metrics between the fixed columns. A column of a metric that is
+    not registered now (a CSV written with one) is kept after the registered ones rather than dropped."""
+    fixed = {*LEADING_COLUMNS, *TRAILING_COLUMNS}
+    unknown = [k for k in _filled(rows) if k not in fixed and k not in METRICS]
+    return [*LEADING_COLUMNS, *metrics_in(rows), *unknown, *TRAILING_COLUMNS]
+
+
 def merge_rows(results_dir: str | Path, new_rows: Iterable[dict[str, Any]]) -> Path:
     """Add or replace rows in RESULTS_DIR/results.csv, then regenerate RESULTS_DIR/README.md."""
     results_dir = Path(results_dir)
@@ -65,14 +81,15 @@ def merge_rows(results_dir: str | Path, new_rows: Iterable[dict[str, Any]]) -> P
 def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str, Any]]) -> Path:
     rows = {_key(r): r for r in read_rows(csv_path)}
     for r in new_rows:
-        r = dict(r)
-        for k in ("psnr", "ssim"):
-            if isinstance(r.get(k), float):
-                r[k] = f"{r[k]:.4f}"
-        rows[_key(r)] = {c: r.get(c, "") for c in COLUMNS}
+        # A new row keeps the fixed columns and its registered metrics (other keys are not results).
+        r = {k: CSV_FORMAT.format(v) if k in METRICS and isinstance(v, float) else v for k, v in r.items()
+             if k in LEADING_COLUMNS or k in TRAILING_COLUMNS or k in METRICS}
+        rows[_key(r)] = r
     ordered = sorted(rows.values(), key=_sort_key)
+    fields = columns(ordered)
+    ordered = [{c: r.get(c, "") for c in fields} for r in ordered]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(ordered)
     atomic_write_text(csv_path, buf.getvalue())
@@ -80,12 +97,11 @@ def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str
     return csv_path
 
 
-MODEL_ORDER = {"bicubic": 0, "srcnn": 1, "vdsr": 2, "srresnet": 3, "srgan": 4}  # rows and tables list models so
 
 
 def _sort_key(r: dict[str, Any]) -> tuple:
     ds_order = {name: i for i, name in enumerate(DATASETS)}
-    return (int(r.get("scale") or 0), MODEL_ORDER.get(r.get("model", ""), 9), r.get("backend", ""),
+    return (int(r.get("scale") or 0), model_order(r.get("model", "")), r.get("backend", ""),
             r.get("run_backend", ""), r.get("weights", ""), ds_order.get(r.get("dataset", ""), 9), r.get("dataset", ""))
 
 
@@ -104,18 +120,27 @@ def _content_loss(r: dict[str, Any]) -> str:
     return loss.upper()
 
 
-def _row_line(r: dict[str, Any], commands: list[str]) -> str:
+def _row_line(r: dict[str, Any], metrics: list[str], commands: list[str]) -> str:
     """One of our rows; its command joins `commands` (numbered in the Commands list)."""
     command = str(r.get("command", ""))
     if command and command not in commands:
         commands.append(command)
     ref = f"[{commands.index(command) + 1}](#commands)" if command else ""
     iterations = f"{r['iterations']} it" if r.get("iterations") not in ("", None) else ""
-    psnr_s = f"{float(r['psnr']):.2f}" if r.get("psnr") else ""
-    ssim_s = f"{float(r['ssim']):.4f}" if r.get("ssim") else ""
     weights = f"`{r['weights']}`" if r.get("weights") else ""
     return (f"| {r['model']} | {_content_loss(r)} | {r['backend']} | {r['run_backend']} | {iterations} | "
-            f"{_duration(r.get('train_seconds'))} | {r.get('device', '')} | {psnr_s} | {ssim_s} | {weights} | {ref} |")
+            f"{_duration(r.get('train_seconds'))} | {r.get('device', '')} | {_metric_cells(r, metrics)} | {weights} "
+            f"| {ref} |")
+
+
+def _metric_cells(r: dict[str, Any], metrics: list[str], sep: str = " | ") -> str:
+    """A row's values of `metrics`, each in its metric's display format ("" where the row has none)."""
+    return sep.join("" if r.get(m) in ("", None) else METRICS[m].format(float(r[m])) for m in metrics)
+
+
+def _paper_scores(model: str, dataset: str) -> dict[str, float]:
+    """The values the paper quotes for `model` on `dataset` (x4), by metric."""
+    return dict(zip(("psnr", "ssim"), published()[model].paper[dataset]))
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -127,22 +152,24 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         groups.setdefault((int(r.get("scale") or 0), str(r.get("dataset", ""))), []).append(r)
     ds_order = {name: i for i, name in enumerate(DATASETS)}
     for scale, dataset in sorted(groups, key=lambda k: (k[0], ds_order.get(k[1], 9), k[1])):
-        out += [f"### {dataset}, x{scale}", "",
-                "| model | content loss | trained in | run in | training | time | device | PSNR (dB) | SSIM | weights "
-                "| command |", "|" + "---|" * 11]
         ours = groups[(scale, dataset)]
-        models = list(dict.fromkeys([*(m for m in PAPER if scale == 4 and dataset in PAPER[m]),
-                                     *(str(r["model"]) for r in ours)]))
-        models.sort(key=lambda m: MODEL_ORDER.get(m, 9))
+        paper = {m: _paper_scores(m, dataset) for m, spec in published().items()
+                 if scale == 4 and dataset in spec.paper}
+        metrics = metrics_in([*paper.values(), *ours])
+        headings = "".join(f" {METRICS[m].heading} |" for m in metrics)
+        out += [f"### {dataset}, x{scale}", "",
+                f"| model | content loss | trained in | run in | training | time | device |{headings} weights "
+                "| command |", "|" + "---|" * (9 + len(metrics))]
+        models = list(dict.fromkeys([*paper, *(str(r["model"]) for r in ours)]))
+        models.sort(key=model_order)
         for model in models:
-            if scale == 4 and dataset in PAPER.get(model, {}):
-                psnr, ssim = PAPER[model][dataset]
-                loss, training = PAPER_SETUP[model]
-                source = PAPER_SOURCE.get(model, "Ledig et al., Table 2")
-                out.append(f"| *{model}: {source} (quoted)* | {loss} | | | {training} | | | {psnr:.2f} | "
-                           f"{ssim:.4f} | | |")
+            if model in paper:
+                loss, training = published()[model].paper_setup
+                source = published()[model].paper_source
+                out.append(f"| *{model}: {source} (quoted)* | {loss} | | | {training} | | | "
+                           f"{_metric_cells(paper[model], metrics)} | | |")
             for r in (r for r in ours if r["model"] == model):
-                out.append(_row_line(r, commands))
+                out.append(_row_line(r, metrics, commands))
         out.append("")
     if commands:
         out += ["### Commands", "", "Each of our rows was printed and merged by one of these:", ""]
@@ -167,7 +194,12 @@ def write_markdown(results_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'dataset':<10} {'scale':>5} {'images':>6} {'PSNR':>8} {'SSIM':>7}")
+    """The scored rows on stdout: one line per dataset, a column per metric they have."""
+    metrics = metrics_in(rows)
+    widths = [max(len(METRICS[m].heading), 8) for m in metrics]
+    print(f"{'dataset':<10} {'scale':>5} {'images':>6}" + "".join(
+        f" {METRICS[m].heading:>{w}}" for m, w in zip(metrics, widths)))
     for r in rows:
-        print(f"{r['dataset']:<10} {'x' + str(r['scale']):>5} {r.get('images', ''):>6} "
-              f"{float(r['psnr']):>8.2f} {float(r['ssim']):>7.4f}")
+        cells = [_metric_cells(r, [m]) for m in metrics]
+        print(f"{r['dataset']:<10} {'x' + str(r['scale']):>5} {r.get('images', ''):>6}" + "".join(
+            f" {c:>{w}}" for c, w in zip(cells, widths)))

@@ -153,20 +153,21 @@ def _ascii(x: Any) -> str:
     return x.decode("ascii") if isinstance(x, bytes) else str(x)
 
 
-def _finish(obj: Any) -> Any:
-    """Replace lazy tensors by numpy arrays throughout the loaded containers (OrderedDict -> dict)."""
+def _finish(obj: Any, tensors: bool = True) -> Any:
+    """Replace lazy tensors by numpy arrays (None without `tensors`) throughout the loaded containers
+    (OrderedDict -> dict)."""
     if isinstance(obj, _LazyTensor):
-        return obj.materialise()
+        return obj.materialise() if tensors else None
     if isinstance(obj, dict):
-        return {k: _finish(v) for k, v in obj.items()}
+        return {k: _finish(v, tensors) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finish(v) for v in obj]
+        return [_finish(v, tensors) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(_finish(v) for v in obj)
+        return tuple(_finish(v, tensors) for v in obj)
     return obj
 
 
-def _read_zip(path: Path) -> Any:
+def _read_zip(path: Path, tensors: bool = True) -> Any:
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -178,6 +179,8 @@ def _read_zip(path: Path) -> Any:
             order = z.read(f"{prefix}byteorder").decode("ascii").strip()
         storages: dict[str, _Storage] = {}
         obj = _Unpickler(io.BytesIO(z.read(pkl[0])), storages).load()
+        if not tensors:  # the storages are separate records: never read them
+            return _finish(obj, tensors=False)
         for key, st in storages.items():
             raw = z.read(f"{prefix}data/{key}")
             dtype = st.dtype.newbyteorder("<" if order == "little" else ">")
@@ -185,7 +188,7 @@ def _read_zip(path: Path) -> Any:
     return _finish(obj)
 
 
-def _read_legacy(f: BinaryIO) -> Any:
+def _read_legacy(f: BinaryIO, tensors: bool = True) -> Any:
     def load() -> Any:
         return _Unpickler(f, {}).load()
 
@@ -196,6 +199,8 @@ def _read_legacy(f: BinaryIO) -> Any:
     little = not isinstance(sys_info, dict) or sys_info.get("little_endian", True)
     storages: dict[str, _Storage] = {}
     obj = _Unpickler(f, storages).load()
+    if not tensors:  # the storages follow the pickle: stop before them
+        return _finish(obj, tensors=False)
     keys = _Unpickler(f, storages).load()
     if not isinstance(keys, list):
         raise TorchFileError("damaged storage table")
@@ -217,8 +222,10 @@ def _read_legacy(f: BinaryIO) -> Any:
     return _finish(obj)
 
 
-def read_torch_file(path: str | Path) -> Any:
+def read_torch_file(path: str | Path, tensors: bool = True) -> Any:
     """The object torch.save wrote (dicts, lists, numbers, strings; tensors as numpy arrays).
+
+    `tensors` False: every tensor is None and no tensor data is read (a checkpoint's metadata, cheaply).
 
     Raises TorchFileError (one line) for anything else: damaged or truncated files, other formats,
     and files that pickle objects other than plain containers and tensors.
@@ -226,9 +233,9 @@ def read_torch_file(path: str | Path) -> Any:
     p = Path(path)
     try:
         if zipfile.is_zipfile(p):
-            return _read_zip(p)
+            return _read_zip(p, tensors)
         with open(p, "rb") as f:
-            return _read_legacy(f)
+            return _read_legacy(f, tensors)
     except TorchFileError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,

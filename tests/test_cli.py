@@ -109,7 +109,7 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
     assert (meta["arch"]["blocks"], meta["arch"]["channels"], meta["iteration"]) == (16, 64, 2)
     assert (out / "pretrained_srresnet_x4_torch_quick.weights.h5").is_file()
     assert_one_line_error(run(str(REPO / "trains.py"), "--model", "srgan", "--pretrained", shipped, "--blocks", "2",
-                              "--data", str(tmp_path / "no_data_here"), "--out", str(tmp_path / "x")), "16 blocks")
+                              "--data", str(tmp_path / "no_data_here"), "--out", str(tmp_path / "x")), "blocks=16")
     assert not (tmp_path / "no_data_here").exists()
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def test_presets_build_valid_configs():
 
 def test_paper_preset_is_the_paper_schedule():
     g = preset_config("paper", "srresnet")
-    assert (g.iterations, g.lr, g.batch_size, g.patch_size, g.blocks) == (1_000_000, 1e-4, 16, 96, 16)
+    assert (g.iterations, g.lr, g.batch_size, g.patch_size, g.arch_params["blocks"]) == (1_000_000, 1e-4, 16, 96, 16)
     d = preset_config("paper", "srgan")
     assert d.iterations == 200_000 and d.content_loss == "vgg54"
     assert lr_at(d, 0) == 1e-4 and lr_at(d, 99_999) == 1e-4
@@ -51,11 +50,14 @@ def test_validate_rejects_bad_values(bad):
 
 
 def _args(**kw):
-    base = dict(backend="torch", model="srgan", preset="quick", pretrained=None, out="runs/t", scale=None,
-                iterations=None, pretrain_iterations=None, lr=None, gan_lr=None, content_loss=None,
-                xla=False, no_xla=False, amp=False)
-    base.update(kw)
-    return argparse.Namespace(**base)
+    """trains.py's parsed command line for these options (flags as keyword arguments)."""
+    import trains
+
+    argv = []
+    for k, v in kw.items():
+        flag = "--" + k.replace("_", "-")
+        argv += [flag] if v is True else [f"--no-{k.replace('_', '-')}"] if v is False else [flag, str(v)]
+    return trains.get_args_parser().parse_args(argv)
 
 
 def test_plan_full_recipe_has_two_phases():
@@ -71,7 +73,8 @@ def test_plan_single_phases():
     shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
     (d,) = plan_phases(_args(pretrained=shipped, lr=5e-5, preset="smoke"))
     assert d.model == "srgan" and d.pretrained == shipped and d.lr == 5e-5
-    assert (d.blocks, d.channels, d.scale) == (16, 64, 4)  # read from the checkpoint, not the smoke preset's 2 x 16
+    # read from the checkpoint, not the smoke preset's 2 x 16
+    assert (d.arch_params["blocks"], d.arch_params["channels"], d.scale) == (16, 64, 4)
     with pytest.raises(UserError, match="no such checkpoint"):
         plan_phases(_args(pretrained=str(REPO / "missing.pth")))
 
@@ -79,7 +82,7 @@ def test_plan_single_phases():
 def test_xla_flags_map_to_config():
     assert plan_phases(_args(model="srresnet"))[0].xla is None  # auto: on a GPU only
     assert plan_phases(_args(model="srresnet", xla=True))[0].xla is True
-    assert plan_phases(_args(model="srresnet", no_xla=True))[0].xla is False
+    assert plan_phases(_args(model="srresnet", xla=False))[0].xla is False
 
 
 def test_validate_refuses_another_backends_config():
@@ -87,3 +90,42 @@ def test_validate_refuses_another_backends_config():
     assert cfg.validate(backend="keras") is cfg
     with pytest.raises(UserError, match="backend 'keras'"):
         cfg.validate(backend="torch")
+
+
+def test_every_option_is_declared_once_with_a_resume_policy():
+    """Every TrainConfig field carries its declaration, every trains.py option has a resume policy, and the parser
+    offers exactly the declared options (nothing hand-kept beside the declarations)."""
+    import dataclasses
+
+    import trains
+    from srapp.options import declared_options, policies
+    from srcore.config import RESUME_POLICIES
+
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata.get("resume") in RESUME_POLICIES and f.metadata.get("help"), f.name
+    assert set(policies().values()) <= set(RESUME_POLICIES)
+    names = [o.name for o in declared_options()]
+    assert len(names) == len(set(names))
+    parser = trains.get_args_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert dests == set(names)
+    assert all(a.default is None for a in parser._actions if a.dest != "help")
+    # the architectures' parameters are options too
+    assert {"blocks", "channels", "layers", "kernels"} <= dests
+
+
+def test_resume_refuses_only_a_changed_fixed_option(tmp_path):
+    from srapp.options import resume_changes
+
+    def phases():
+        return plan_phases(_args(model="srresnet", preset="smoke", out=str(tmp_path / "r")))
+
+    run = tmp_path / "r"
+    assert sorted(resume_changes(_args(lr=1e-3, blocks=2, iterations=9, val_every=3), p := phases(), run)) == [
+        "srresnet: iterations 4 -> 9", "srresnet: val_every 2 -> 3"]
+    assert (p[0].iterations, p[0].val_every) == (9, 3)
+    for changed in (dict(lr=2e-3), dict(blocks=3), dict(model="srgan"), dict(out=str(tmp_path / "other"))):
+        with pytest.raises(UserError, match="cannot change"):
+            resume_changes(_args(**changed), phases(), run)
+    with pytest.raises(UserError, match="not a parameter of srresnet"):
+        plan_phases(_args(model="srresnet", layers=3))

@@ -303,7 +303,7 @@ def test_keras_trained_checkpoint_to_torch(tiny_data: Path, tmp_path: Path) -> N
     sd = _torch_states(pth)
     meta = json.loads(sd["meta"])
     assert meta["backend"] == "torch" and meta["trained_backend"] == "keras" and meta["iteration"] == 3
-    g = keras_io.generator_to_arrays(kt.generator, cfg.scale, cfg.blocks)
+    g = keras_io.generator_to_arrays(kt.generator, cfg.scale, cfg.arch, cfg.arch_params)
     d = keras_io.discriminator_to_arrays(kt.discriminator, cfg.patch_size, cfg.disc_channels)
     for group, arrays in (("generator", g), ("discriminator", d)):
         for k, v in arrays.items():

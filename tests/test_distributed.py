@@ -118,11 +118,13 @@ import numpy as np
 from keras_srgan.train import Trainer
 from srcore.config import preset_config
 from srcore.loop import run_phase
+from srcore.sampling import make_sampler
 cfg = preset_config("smoke", "srresnet", backend="keras", batch_size=4, iterations=4, data=sys.argv[2],
                     out=sys.argv[3] + "/srresnet", distribute="mirrored", cpu_devices=2, sync_bn=True,
                     tensorboard=False)
 trainer = Trainer(cfg)
-run_phase(cfg, trainer, None, last_path=Path(cfg.out) / "last", best_path=Path(cfg.out) / "best")
+run_phase(cfg, trainer, None, last_path=Path(cfg.out) / "last", best_path=Path(cfg.out) / "best",
+          sampler_factory=lambda: make_sampler(cfg))
 strategy = trainer.workers.strategy
 assert strategy.num_replicas_in_sync == 2
 for v in trainer.generator.weights:

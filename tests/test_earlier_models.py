@@ -22,31 +22,31 @@ from srcore.config import TrainConfig, lr_at, preset_config  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
-ARCHS = [("srcnn", "9-1-5"), ("srcnn", "9-5-5"), ("vdsr", "9-1-5")]
+ARCHS = [("srcnn", {"kernels": "9-1-5"}), ("srcnn", {"kernels": "9-5-5"}), ("vdsr", {"layers": 3})]
 
 
-def pair(arch: str, kernels: str, blocks: int = 3, channels: int = 8) -> tuple[torch.nn.Module, object]:
+def pair(arch: str, params: dict, channels: int = 8) -> tuple[torch.nn.Module, object]:
     """A torch and a Keras generator holding the same (torch-initialised) weights."""
     from keras_srgan.models import build_generator as keras_build
     from torch_srgan.models import build_generator as torch_build
 
     torch.manual_seed(0)
-    t = torch_build(4, blocks, channels, arch, kernels)
+    t = torch_build(4, arch, channels=channels, **params)
     with torch.no_grad():  # weights big enough that every layer matters
         for p in t.parameters():
             p.copy_(torch.randn_like(p) * (0.3 if p.ndim > 1 else 0.1))
-    k = keras_build(4, blocks, channels, arch, kernels)
-    entries = generator_entries(4, blocks, arch)
+    k = keras_build(4, arch, channels=channels, **params)
+    entries = generator_entries(4, arch, {"channels": channels, **params})
     keras_io.set_weights(k, entries, torch_io.state_to_arrays(t.state_dict()), "generator", "test")
     return t, k
 
 
-@pytest.mark.parametrize(("arch", "kernels"), ARCHS)
-def test_outputs_agree(arch: str, kernels: str) -> None:
+@pytest.mark.parametrize(("arch", "params"), ARCHS)
+def test_outputs_agree(arch: str, params: dict) -> None:
     """Same weights -> same output, the input's size: 1e-4 max abs (measured ~1e-6)."""
     from torch_srgan.device import to_numpy, to_tensor
 
-    t, k = pair(arch, kernels)
+    t, k = pair(arch, params)
     x = np.random.default_rng(1).random((2, 20, 24, 3), dtype=np.float32)
     with torch.no_grad():
         out_t = to_numpy(t(to_tensor(x, torch.device("cpu"))))
@@ -55,7 +55,7 @@ def test_outputs_agree(arch: str, kernels: str) -> None:
     assert np.abs(out_t - out_k).max() <= 1e-4
     assert out_t.std() > 0.05  # not a trivial output
     # The converter's round trip is exact.
-    back = keras_io.get_weights(k, generator_entries(4, 3, arch))
+    back = keras_io.get_weights(k, generator_entries(4, arch, {"channels": 8, **params}))
     for key, value in torch_io.state_to_arrays(t.state_dict()).items():
         np.testing.assert_array_equal(back[key], value)
 
@@ -64,7 +64,7 @@ def test_vdsr_is_the_input_plus_a_residual() -> None:
     """With the last layer at zero VDSR returns its input (mapped to [-1, 1]): the global residual."""
     from torch_srgan.models import build_generator
 
-    g = build_generator(4, 3, 8, "vdsr")
+    g = build_generator(4, "vdsr", layers=3, channels=8)
     with torch.no_grad():
         g.layers[-1].weight.zero_()
         g.layers[-1].bias.zero_()
@@ -92,7 +92,7 @@ def test_training_steps_agree(model: str, overrides: dict, tiny_data: Path) -> N
     hr, up = interpolated_pairs(tiny_data, "train", (4,))
     sampler = PatchSampler(hr, up, 1, cfg.patch_size, cfg.batch_size, seed=0)
     tt, kt = TorchTrainer(cfg), KerasTrainer(dataclasses.replace(cfg, backend="keras"))
-    entries = generator_entries(cfg.scale, cfg.blocks, cfg.arch)
+    entries = generator_entries(cfg.scale, cfg.arch, cfg.arch_params)
     keras_io.set_weights(kt.generator, entries, torch_io.state_to_arrays(tt.generator.state_dict()), "generator", "t")
     clipped = 0
     for step in range(3):
@@ -137,7 +137,7 @@ def test_keras_vdsr_resume_equals_one_go(tiny_data: Path, tmp_path: Path) -> Non
     weights = []
     for path in (one, two):
         meta, files = load_checkpoint(path)
-        g = build_generator(4, 3, 8, "vdsr")
+        g = build_generator(4, "vdsr", layers=3, channels=8)
         load_generator_weights(g, files)
         weights.append(g.get_weights())
         assert meta["iteration"] == 4
@@ -181,7 +181,8 @@ def test_config_rules() -> None:
     assert cfg.lr_patch_size == 41 and cfg.train_scales == (4,)
     assert preset_config("quick", "vdsr", multiscale=True).validate().train_scales == (2, 3, 4)
     for bad, msg in [(dict(multiscale=True), "srcnn or vdsr"), (dict(kernels="9-3-5"), "--kernels"),
-                     (dict(optimizer="rmsprop"), "--optimizer"), (dict(blocks=5), "SRCNN has 3 layers")]:
+                     (dict(optimizer="rmsprop"), "--optimizer"),
+                     (dict(blocks=5), "--blocks is not a parameter of srcnn")]:
         with pytest.raises(UserError, match=msg):
             preset_config("quick", "srresnet" if "multiscale" in bad else "srcnn", **bad).validate()
     with pytest.raises(UserError, match="mse or sse"):

@@ -51,10 +51,12 @@ def test_validate_psnr_and_benchmark_rows(tiny_data):
     from srcore.data import load_pairs
 
     hrs, lrs = load_pairs(tiny_data, "val", 4)
-    perfect, perfect_ssim, kept = validate(box_upscaler(4, radius=0), hrs, lrs, 4, keep=2)
-    blurry, blurry_ssim, _ = validate(box_upscaler(4, radius=3), hrs, lrs, 4)
-    assert perfect_ssim > blurry_ssim and len(kept) == 2 and kept[0].shape == hrs[0].shape
-    assert np.isfinite(perfect) and perfect > blurry
+    perfect, kept = validate(box_upscaler(4, radius=0), hrs, lrs, 4, keep=2)
+    blurry, _ = validate(box_upscaler(4, radius=3), hrs, lrs, 4)
+    only_ssim, _ = validate(box_upscaler(4, radius=3), hrs, lrs, 4, metrics=["ssim"])
+    assert list(perfect) == ["psnr", "ssim"] and only_ssim == {"ssim": blurry["ssim"]}
+    assert perfect["ssim"] > blurry["ssim"] and len(kept) == 2 and kept[0].shape == hrs[0].shape
+    assert np.isfinite(perfect["psnr"]) and perfect["psnr"] > blurry["psnr"]
     rows = evaluate_benchmarks(make_sr_function(box_upscaler(4, 0), 4), tiny_data, None, 4)
     assert [r["dataset"] for r in rows] == ["Tiny"] and rows[0]["images"] == 2
     assert 0 < rows[0]["ssim"] <= 1 and rows[0]["psnr"] == pytest.approx(rows[0]["psnr"])

@@ -32,7 +32,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, Path]:
     rng = np.random.default_rng(0)
     lr = rng.random((2, 8, 8, 3), dtype=np.float32)
     trainer.train_batch(lr, rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32), step=0)
-    path = trainer.save(tmp_path_factory.mktemp("ckpt") / "last", RunState(iteration=1, best_psnr=20.5))
+    path = trainer.save(tmp_path_factory.mktemp("ckpt") / "last", RunState(iteration=1, best_value=20.5))
     return trainer, path
 
 
@@ -50,7 +50,7 @@ def test_checkpoint_files_and_metadata(saved: tuple[Trainer, Path]) -> None:
     with np.load(files.state, allow_pickle=False) as z:  # plain arrays, no pickles
         assert "optim_g.paths" in z.files
     # A standard Keras weights file: a freshly built generator reads it directly.
-    g = build_generator(4, 1, 8)
+    g = build_generator(4, blocks=1, channels=8)
     g.load_weights(path)
     for a, b in zip(g.weights, trainer.generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -68,7 +68,7 @@ def test_load_upscaler_round_trip(saved: tuple[Trainer, Path]) -> None:
 
 
 def test_upscaler_does_not_retrace_per_size() -> None:
-    upscale = make_upscaler(build_generator(2, 1, 4))
+    upscale = make_upscaler(build_generator(2, blocks=1, channels=4))
     for h, w in [(5, 7), (9, 4), (16, 16)]:
         assert upscale(np.zeros((1, h, w, 3), np.float32)).shape == (1, 2 * h, 2 * w, 3)
     assert upscale.graph_function.experimental_get_tracing_count() == 1

@@ -17,6 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_srgan import losses  # noqa: E402
+from srcore import vgg_weights  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
 
 
@@ -57,7 +58,8 @@ def test_check_vgg_available_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: [Errno -2] Name or service not known")
 
-    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr(vgg_weights, "download", offline)  # torchvision's file: the download shared with torch
+    monkeypatch.setattr(keras.utils, "get_file", offline)  # Keras' own file
     with pytest.raises(UserError) as e:
         losses.check_vgg_available(None)  # default: torchvision's ImageNet VGG19, as the PyTorch backend
     msg = str(e.value)
@@ -73,7 +75,7 @@ def test_check_vgg_available_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     (tmp_path / "models" / losses.VGG19_NOTOP_FILE).write_bytes(b"cached")
     losses.check_vgg_available(losses.KERAS_IMAGENET)  # cached: no download attempted
     hub = tmp_path / "torch_home" / "hub" / "checkpoints"
-    hub.mkdir(parents=True)
+    hub.mkdir(parents=True, exist_ok=True)  # the failed download made the folder already
     (hub / "vgg19-dcbb9e9d.pth").write_bytes(b"cached")
     losses.check_vgg_available(None)
 
@@ -99,10 +101,11 @@ def test_vgg_input_normalisation() -> None:
 
 def test_adversarial_losses() -> None:
     zeros = np.zeros((4, 1), np.float32)
-    assert float(losses.generator_adversarial_loss(zeros)) == pytest.approx(np.log(2), rel=1e-6)
-    assert float(losses.discriminator_loss(zeros, zeros)) == pytest.approx(2 * np.log(2), rel=1e-6)
+    vanilla = losses.ADVERSARIAL.get("vanilla")
+    assert float(vanilla.generator(zeros, zeros)) == pytest.approx(np.log(2), rel=1e-6)
+    assert float(vanilla.discriminator(zeros, zeros)) == pytest.approx(2 * np.log(2), rel=1e-6)
     big = np.full((4, 1), 30.0, np.float32)
-    assert float(losses.discriminator_loss(big, -big)) == pytest.approx(0.0, abs=1e-6)
+    assert float(vanilla.discriminator(big, -big)) == pytest.approx(0.0, abs=1e-6)
     logits = np.array([[-2.0], [0.5], [3.0]], np.float32)
     expected = np.mean(np.log1p(np.exp(-logits)))  # -log sigmoid
-    assert float(losses.generator_adversarial_loss(logits)) == pytest.approx(expected, rel=1e-5)
+    assert float(vanilla.generator(logits, logits)) == pytest.approx(expected, rel=1e-5)

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 
 import numpy as np  # noqa: E402
 
+from keras_srgan.layers import PixelShuffle  # noqa: E402
 from keras_srgan.models import (  # noqa: E402
-    PixelShuffle,
     build_discriminator,
     build_generator,
     count_parameters,

@@ -35,7 +35,7 @@ def smoke(model: str, data: Path, out: Path, **kw) -> TrainConfig:
 
 
 def generator_weights(path: Path, cfg: TrainConfig) -> list[np.ndarray]:
-    g = build_generator(cfg.scale, cfg.blocks, cfg.channels)
+    g = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
     g.load_weights(path)
     return [w.numpy() for w in g.weights]
 

@@ -68,3 +68,45 @@ def test_shipped_weights_load_and_agree_in_both_backends(name: str, tmp_path: Pa
     assert torch_out.shape == (1, 48, 40, 3)
     np.testing.assert_allclose(torch_out, outs[("keras", path)], atol=1e-4)
     np.testing.assert_array_equal(torch_out, outs[("torch", str(npz))])
+
+
+REGISTRY_LEGACY = Path(__file__).parent / "fixtures" / "legacy_a1c8007"
+
+
+@pytest.mark.parametrize(("backend", "name", "params"), [
+    ("torch", "torch_smoke_vdsr_x4", {"layers": 3, "channels": 8}),  # recorded as "blocks": 3
+    ("keras", "keras_smoke_srcnn_x4", {"channels": 8, "kernels": "9-1-5"}),  # with a meaningless "blocks": 3
+])
+def test_runs_from_before_the_registry_resume_convert_and_score(backend: str, name: str, params: dict,
+                                                                tiny_data: Path, tmp_path: Path) -> None:
+    """Runs made before the architecture registry (their generators' sizes in blocks/channels/kernels fields)
+    resume to the numbers the old code computed, and their checkpoints convert and score in both backends."""
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    expected = json.loads((REGISTRY_LEGACY / "expected.json").read_text())[backend]
+    model = expected["model"]
+    run = tmp_path / "runs" / name
+    shutil.copytree(REGISTRY_LEGACY / name, run)
+    shutil.copytree(tiny_data, tmp_path / "data")
+    p = subprocess.run([sys.executable, str(REPO / "trains.py"), "--resume", f"runs/{name}"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = [json.loads(line) for line in (run / model / "log.jsonl").read_text().splitlines()]
+    step4 = [r for r in rows if r["step"] == 4]
+    assert next(r["content"] for r in step4 if "content" in r) == pytest.approx(expected["content"], rel=1e-4)
+    assert next(r["val_psnr"] for r in step4 if "val_psnr" in r) == pytest.approx(expected["val_psnr"], abs=1e-3)
+    assert json.loads((run / model / "config.json").read_text())["arch_params"] == params
+
+    from srapp.loading import load_sr_model
+    from srconvert.convert import convert_checkpoint
+    from srcore.evaluate import evaluate_benchmarks, make_sr_function
+
+    old = REGISTRY_LEGACY / name / model / ("last.pth" if backend == "torch" else "last.weights.h5")
+    neutral = tmp_path / "old.safetensors"
+    convert_checkpoint(old, neutral)
+    scores = []
+    for weights, runner in ((old, "torch"), (old, "keras"), (neutral, "torch"), (neutral, "keras")):
+        upscale, meta, _ = load_sr_model(str(weights), runner, "cpu", 4)
+        assert meta["iteration"] == 2 and meta["arch"]["name"] == model
+        scores.append(evaluate_benchmarks(make_sr_function(upscale, 4), tmp_path / "data", ["Tiny"], 4)[0]["psnr"])
+    assert max(scores) - min(scores) < 0.01, scores

@@ -97,7 +97,7 @@ def test_generator_outputs_agree(scale: int, kind: str) -> None:
         np.testing.assert_allclose(yk, yt, rtol=0, atol=1e-4, err_msg=f"x{scale} {kind} training={training}")
 
     # Negative control: without the pixel-shuffle channel permutation the outputs are far apart.
-    for e in generator_entries(scale, 2):
+    for e in generator_entries(scale, "srresnet", {"blocks": 2, "channels": 8}):
         if e.kind == "conv_ps":
             w, b = to_keras(dataclasses.replace(e, kind="conv"), torch_io.state_to_arrays(tg.state_dict()))
             kg.get_layer(e.keras).set_weights([w, b])
@@ -241,7 +241,7 @@ def test_converted_checkpoint_scores_the_same_on_set5(set5_data: Path, tmp_path:
 
     cfg = preset_config("smoke", "srresnet", blocks=1, channels=8)
     torch.manual_seed(0)
-    g = build_generator(4, cfg.blocks, cfg.channels)
+    g = build_generator(4, **cfg.arch_params)
     randomise(g, 0)
     pth = save_checkpoint(tmp_path / "g.pth", make_meta(cfg, RunState()), g)
     keras_ckpt = tmp_path / "g.weights.h5"
@@ -311,13 +311,14 @@ def test_srresnet_mse_training_step_agrees() -> None:
     tt = TorchTrainer(cfg)
     kt = KerasTrainer(dataclasses.replace(cfg, backend="keras"))
     init = torch_io.state_to_arrays(tt.generator.state_dict())
-    keras_io.set_weights(kt.generator, generator_entries(cfg.scale, cfg.blocks), init, "generator", "test")
+    keras_io.set_weights(kt.generator, generator_entries(cfg.scale, cfg.arch, cfg.arch_params), init, "generator",
+                         "test")
 
     lr_b, hr_b = sampler.batch(0)
     lt, lk = tt.train_batch(lr_b, hr_b, 0), kt.train_batch(lr_b, hr_b, 0)
     assert abs(lk["g_loss"] - lt["g_loss"]) <= 1e-5 * lt["g_loss"]
     wt = torch_io.state_to_arrays(tt.generator.state_dict())
-    wk = keras_io.generator_to_arrays(kt.generator, cfg.scale, cfg.blocks)
+    wk = keras_io.generator_to_arrays(kt.generator, cfg.scale, cfg.arch, cfg.arch_params)
     grads = {n: p.grad.numpy() for n, p in tt.generator.named_parameters()}
     n = cfg.batch_size * cfg.lr_patch_size ** 2  # elements per channel that BN normalises over
     for key in wt:

@@ -100,7 +100,8 @@ def test_input_folder_skips_a_bad_image_and_finishes_the_rest(tmp_path: Path) ->
 
 
 def test_offline_message_names_the_ways_without_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
+    from srcore import vgg_weights
     from srcore.errors import UserError
     from torch_srgan.losses import check_vgg_available
 
@@ -109,7 +110,7 @@ def test_offline_message_names_the_ways_without_download(monkeypatch: pytest.Mon
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError("no network")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(vgg_weights, "download", offline)
     with pytest.raises(UserError) as info:
         check_vgg_available(None)
     assert "--content-loss mse" in str(info.value) and "--vgg-weights random" in str(info.value)

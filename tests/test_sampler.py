@@ -80,3 +80,45 @@ def test_shards_are_slices_of_the_whole_batch() -> None:
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), whole_hr)
     with pytest.raises(UserError, match="split evenly"):
         sampler.batch(0, shard=(0, 4))
+
+
+@pytest.mark.parametrize("model", ["srresnet", "srcnn"])  # srcnn: an interpolating network's upscaled inputs
+def test_prepared_source_gives_the_loops_former_batches(model, tiny_data):
+    """make_sampler(cfg) samples exactly what srcore.loop built itself before data sources were a registry."""
+    from srcore.config import preset_config
+    from srcore.data import interpolated_pairs
+    from srcore.sampling import make_sampler
+
+    cfg = preset_config("smoke", model, data=str(tiny_data), seed=3)
+    if cfg.interpolating:
+        (hr, inputs), scale = interpolated_pairs(cfg.data, "train", cfg.train_scales), 1
+    else:
+        (hr, inputs), scale = load_pairs(cfg.data, "train", cfg.scale), cfg.scale
+    before = PatchSampler(hr, inputs, scale, cfg.patch_size, cfg.batch_size, cfg.seed)
+    sampler = make_sampler(cfg)
+    for step in (0, 7):
+        for a, b in zip(sampler.batch(step), before.batch(step)):
+            np.testing.assert_array_equal(a, b)
+    sampler.close()
+
+
+def test_a_data_source_is_one_registered_entry(tiny_data):
+    from srcore.config import preset_config
+    from srcore.sampling import DATA_SOURCES, make_sampler
+
+    cfg = preset_config("smoke", "srresnet", data=str(tiny_data))
+
+    class Constant:
+        def batch(self, step, shard=(0, 1)):
+            return np.zeros((1, 4, 4, 3), np.float32), np.zeros((1, 16, 16, 3), np.float32)
+
+        def close(self):
+            pass
+
+    DATA_SOURCES.register("constant", lambda c: Constant())
+    try:
+        assert make_sampler(cfg, "constant").batch(0)[1].shape == (1, 16, 16, 3)
+    finally:
+        DATA_SOURCES.unregister("constant")
+    with pytest.raises(UserError, match="unknown training data source 'constant'; expected one of prepared"):
+        make_sampler(cfg, "constant")

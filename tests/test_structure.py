@@ -28,7 +28,13 @@ ALLOWED = {
 # Deliberate differences between torch_srgan/<module>.py and keras_srgan/<module>.py (public names).
 TORCH_ONLY = {
     # nn.Module classes (Keras builds functional models)
-    "models": {"ResidualBlock", "UpsampleBlock", "Generator", "SRCNN", "VDSR", "DiscBlock", "Discriminator"},
+    "models": {"DiscBlock", "Discriminator"},  # nn.Module classes (Keras builds functional models)
+    "layers": {"run_stack"},  # Keras' conv_stack applies the ReLUs itself (activation="relu")
+    # Each architecture: nn.Module classes in torch, one functional-model builder in Keras.
+    "archs/srresnet": {"ResidualBlock", "UpsampleBlock", "SRResNet"},
+    "archs/srcnn": {"SRCNN"},
+    "archs/vdsr": {"VDSR"},
+    "archs/__init__": set(),
     "losses": {"vgg19_features"},  # torchvision's module indices, built without torchvision's classifier
     "device": {"amp_dtype", "autocast", "uses_channels_last", "place", "to_tensor", "to_numpy"},  # NCHW, autocast
     "checkpoint": {"LoadedCheckpoint", "load_module_state"},  # one .pth holds everything
@@ -38,9 +44,16 @@ TORCH_ONLY = {
     "distributed": {"mean_over_workers"},  # Keras averages the logs inside its replicated step
 }
 KERAS_ONLY = {
-    "models": {"PixelShuffle"},  # a layer over tf.nn.depth_to_space
+    "models": set(),
+    # a layer over tf.nn.depth_to_space; the [0, 1] -> [-1, 1] output mapping as a layer (torch: arithmetic)
+    "layers": {"PixelShuffle", "to_output_range"},
+    "archs/srresnet": {"srresnet"},
+    "archs/srcnn": {"srcnn"},
+    "archs/vdsr": {"vdsr"},
+    "archs/__init__": set(),
     # Keras' own ImageNet VGG19 (caffe input), offered besides torchvision's; the functional loss for tf.function
-    "losses": {"CAFFE_MEAN_BGR", "KERAS_IMAGENET", "VGG19_NOTOP_FILE", "VGG19_NOTOP_URL", "VGG19_NOTOP_HASH",
+    # (the --vgg-weights policy itself, KERAS_IMAGENET included, is shared: srcore.vgg_weights)
+    "losses": {"CAFFE_MEAN_BGR", "VGG19_NOTOP_FILE", "VGG19_NOTOP_URL", "VGG19_NOTOP_HASH",
                "keras_vgg_cache_path", "vgg_source", "vgg_input", "content_loss"},
     "device": {"on_gpu", "on_device", "dtype_policy"},  # tf.device strings and Keras dtype policies
     "checkpoint": {"WEIGHTS_SUFFIX", "STATE_SUFFIX", "META_SUFFIX", "CheckpointFiles", "checkpoint_files",
@@ -56,6 +69,9 @@ KERAS_ONLY = {
 TORCH_ONLY_MODULES: set[str] = set()
 # Shared functions whose parameters differ on purpose.
 SIGNATURE_EXCEPTIONS = {
+    # torch modules are made from channel counts; Keras layers are made by name, and its functional API threads
+    # the tensor through the stack
+    ("layers", "conv"), ("layers", "prelu"), ("layers", "bn"), ("layers", "conv_stack"),
     ("distributed", "init_distributed_mode"),  # torchrun's environment names the workers; Keras gets a strategy
 }
 
@@ -187,19 +203,54 @@ def test_backends_mirror_each_other(module: str) -> None:
 
 
 def test_every_module_has_its_sibling() -> None:
-    torch_files = {p.name for p in (REPO / "torch_srgan").glob("*.py")}
-    keras_files = {p.name for p in (REPO / "keras_srgan").glob("*.py")}
+    torch_files = {str(p.relative_to(REPO / "torch_srgan")) for p in (REPO / "torch_srgan").rglob("*.py")}
+    keras_files = {str(p.relative_to(REPO / "keras_srgan")) for p in (REPO / "keras_srgan").rglob("*.py")}
     assert torch_files - keras_files == TORCH_ONLY_MODULES and keras_files <= torch_files
+    mirrored = {f"{m}.py" for m in TORCH_ONLY}  # every module is compared name by name above
+    assert torch_files - mirrored <= {"__init__.py"} | TORCH_ONLY_MODULES, "a module missing from TORCH_ONLY"
+
+
+def test_every_architecture_has_both_implementations() -> None:
+    """The architecture registry (srcore) and each backend's implementations have the same keys, and every
+    architecture has a built-in spec file of its own."""
+    from srcore.arch import ARCHS
+
+    names = set(ARCHS.names())
+    assert names == {p.stem for p in (REPO / "srcore" / "archs").glob("[!_]*.py")}
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from keras_srgan.archs import GENERATORS as KERAS
+    from torch_srgan.archs import GENERATORS as TORCH
+
+    assert set(TORCH.names()) == set(KERAS.names()) == names
 
 
 def test_trainers_offer_the_loop_the_same_methods() -> None:
-    """Both Trainers implement srcore.loop.Trainer with the same parameters."""
-    loop = {n.name: _params(n) for n in next(c for c in ast.parse((REPO / "srcore" / "loop.py").read_text()).body
-                                             if isinstance(c, ast.ClassDef) and c.name == "Trainer").body
-            if isinstance(n, ast.FunctionDef)}
+    """Both Trainers implement srcore.loop.Trainer with the same parameters: their own methods, and those they
+    inherit from srcore.loop's shared bases (TrainerCheckpoints: save, restore, load_pretrained)."""
+    shared = {c.name: c for c in ast.parse((REPO / "srcore" / "loop.py").read_text()).body
+              if isinstance(c, ast.ClassDef)}
+
+    def methods_of(cls: ast.ClassDef) -> dict[str, list[str]]:
+        return {n.name: _params(n) for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+    loop = methods_of(shared["Trainer"])
     for backend in ("torch_srgan", "keras_srgan"):
         cls = next(c for c in ast.parse((REPO / backend / "train.py").read_text()).body
                    if isinstance(c, ast.ClassDef) and c.name == "Trainer")
-        methods = {n.name: _params(n) for n in cls.body if isinstance(n, ast.FunctionDef)}
+        methods: dict[str, list[str]] = {}
+        for base in cls.bases:  # only bases from srcore.loop count: anything else would be a blind spot
+            assert isinstance(base, ast.Name) and base.id in shared, f"{backend}.train.Trainer: base {ast.dump(base)}"
+            methods.update(methods_of(shared[base.id]))
+        methods.update(methods_of(cls))
         for name, params in loop.items():
             assert methods.get(name) == params, f"{backend}.train.Trainer.{name}"
+
+
+@pytest.mark.parametrize("arch", ["srcnn", "vdsr"])
+def test_an_architecture_lives_in_at_most_four_source_files(arch: str) -> None:
+    """Its spec, one implementation per backend (and at most one more file, e.g. a conversion layout): no other
+    source file names it, not even in a comment (the registries make hand-kept lists unnecessary)."""
+    files = [str(p.relative_to(REPO)) for p in _py_files() if arch in p.read_text().lower()]
+    assert len(files) <= 4, files
+    assert set(files) >= {f"srcore/archs/{arch}.py", f"torch_srgan/archs/{arch}.py", f"keras_srgan/archs/{arch}.py"}

@@ -32,7 +32,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for model in ("srresnet", "srgan"):
         cfg = preset_config("smoke", model, backend="torch", device="cpu", vgg_weights="random", out=str(root))
-        paths[model] = Trainer(cfg).save(root / f"{model}.pth", RunState(iteration=3, best_psnr=21.5))
+        paths[model] = Trainer(cfg).save(root / f"{model}.pth", RunState(iteration=3, best_value=21.5))
     return paths
 
 
@@ -111,7 +111,7 @@ def test_damaged_and_wrong_files(checkpoints: dict[str, Path], tmp_path: Path) -
     plain_pickle.write_bytes(pickle.dumps({"a": 1}))
     _expect_error(plain_pickle, "not a readable")
     bare = tmp_path / "bare.pth"
-    torch.save(build_generator(4, 1, 4).state_dict(), bare)
+    torch.save(build_generator(4, blocks=1, channels=4).state_dict(), bare)
     _expect_error(bare, "no metadata")
     not_ours = tmp_path / "not_ours.pth"
     torch.save({"meta": '{"format": "other"}', "generator": {}}, not_ours)
@@ -136,8 +136,8 @@ def test_missing_keys_and_mismatches(checkpoints: dict[str, Path], tmp_path: Pat
                 "generator": {}}, keras_meta)
     _expect_error(keras_meta, "keras checkpoint")
     wrong_shapes = tmp_path / "wrong_shapes.pth"
-    torch.save({"meta": meta_to_json(make_meta(cfg, RunState(1))), "generator": build_generator(4, 1, 4).state_dict()},
-               wrong_shapes)
+    small = build_generator(4, blocks=1, channels=4).state_dict()
+    torch.save({"meta": meta_to_json(make_meta(cfg, RunState(1))), "generator": small}, wrong_shapes)
     with pytest.raises(CheckpointError, match="do not fit") as info:
         load_upscaler(wrong_shapes, device="cpu")
     assert "\n" not in str(info.value)
@@ -146,7 +146,7 @@ def test_missing_keys_and_mismatches(checkpoints: dict[str, Path], tmp_path: Pat
 def test_save_is_atomic(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     cfg = preset_config("smoke", "srresnet", backend="torch")
     path = tmp_path / "a.pth"
-    generator = build_generator(4, 1, 4)
+    generator = build_generator(4, blocks=1, channels=4)
     save_checkpoint(path, make_meta(cfg, RunState(1)), generator)
     save_checkpoint(path, make_meta(cfg, RunState(2)), generator)
     assert load_checkpoint(path)[0]["iteration"] == 2

@@ -11,15 +11,14 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
+from srcore import vgg_weights  # noqa: E402
 from srcore.errors import UserError  # noqa: E402
-from srcore.vgg19 import vgg19_cache_path  # noqa: E402
-from torch_srgan import losses  # noqa: E402
+from srcore.vgg19 import VGG19_URL, vgg19_cache_path  # noqa: E402
 from torch_srgan.losses import (  # noqa: E402
+    ADVERSARIAL,
     ContentLoss,
     build_vgg,
     check_vgg_available,
-    discriminator_loss,
-    generator_adversarial_loss,
     vgg19_features,
 )
 
@@ -32,11 +31,11 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     tried: list[str] = []
 
-    def fail(url: str, dst: str, *args: object, **kwargs: object) -> None:
+    def fail(url: str, target: Path, *args: object, **kwargs: object) -> None:
         tried.append(url)
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
+    monkeypatch.setattr(vgg_weights, "download", fail)  # the one download of both backends
     return tried
 
 
@@ -86,7 +85,7 @@ def test_feature_indices_match_torchvision() -> None:
 
 def test_imagenet_weights_url_is_torchvisions() -> None:
     models = pytest.importorskip("torchvision.models")
-    assert models.VGG19_Weights.IMAGENET1K_V1.url == losses.VGG19_URL
+    assert models.VGG19_Weights.IMAGENET1K_V1.url == VGG19_URL
 
 
 @pytest.mark.parametrize("layout", ["full", "features"])
@@ -121,8 +120,8 @@ def test_offline_imagenet_weights_raise_user_error_naming_both_ways(offline: lis
         check_vgg_available(None)
     msg = str(info.value)
     assert "\n" not in msg
-    assert "--vgg-weights" in msg and losses.VGG19_URL in msg and str(vgg19_cache_path()) in msg
-    assert offline == [losses.VGG19_URL]
+    assert "--vgg-weights" in msg and VGG19_URL in msg and str(vgg19_cache_path()) in msg
+    assert offline == [VGG19_URL]
     # building the loss network never falls back to random weights
     with pytest.raises(UserError, match="--vgg-weights"):
         build_vgg("54", None)
@@ -185,7 +184,8 @@ def test_content_loss_gradient_flows_to_sr_only() -> None:
 
 def test_adversarial_losses() -> None:
     real, fake = torch.tensor([[2.0], [-1.0]]), torch.tensor([[0.5], [-3.0]])
+    vanilla = ADVERSARIAL.get("vanilla")
     expected_g = -torch.log(torch.sigmoid(fake)).mean()
-    assert torch.allclose(generator_adversarial_loss(fake), expected_g)
+    assert torch.allclose(vanilla.generator(real, fake), expected_g)
     expected_d = -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
-    assert torch.allclose(discriminator_loss(real, fake), expected_d)
+    assert torch.allclose(vanilla.discriminator(real, fake), expected_d)

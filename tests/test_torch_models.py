@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch_srgan.archs.srresnet import SRResNet  # noqa: E402
 from torch_srgan.models import (  # noqa: E402
     Discriminator,
-    Generator,
     build_discriminator,
     build_generator,
     count_parameters,
@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 def test_default_generator_has_paper_parameter_count() -> None:
     g = build_generator()
-    assert isinstance(g, Generator)
+    assert isinstance(g, SRResNet)
     assert count_parameters(g) == 1_550_659
 
 
@@ -55,7 +55,7 @@ def test_generator_structure_follows_contract() -> None:
     assert len(g.blocks) == 3
     assert g.head_conv.kernel_size == (9, 9) and g.tail_conv.kernel_size == (9, 9)
     assert [m.conv.out_channels for m in g.upsample] == [8 * 9]
-    assert [m.conv.out_channels for m in build_generator(4, 1, 8).upsample] == [32, 32]
+    assert [m.conv.out_channels for m in build_generator(4, blocks=1, channels=8).upsample] == [32, 32]
     prelus = [m for m in g.modules() if isinstance(m, torch.nn.PReLU)]
     assert prelus and all(p.weight.numel() == 8 and torch.all(p.weight == 0.25) for p in prelus)
     convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from srcore import vgg_weights  # noqa: E402
 from srcore.checkpoint import CheckpointError  # noqa: E402
 from srcore.config import TrainConfig, lr_at, preset_config  # noqa: E402
 from srcore.data import PatchSampler, load_pairs  # noqa: E402
@@ -125,7 +126,7 @@ def test_offline_vgg_fails_before_training(monkeypatch: pytest.MonkeyPatch, pret
     def fail(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("offline")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
+    monkeypatch.setattr(vgg_weights, "download", fail)
     out = tmp_path / "g"
     with pytest.raises(UserError, match="--vgg-weights"):
         train(smoke_cfg("srgan", tiny_data, out, vgg_weights=None, pretrained=str(pretrained / "last.pth")))

@@ -33,6 +33,11 @@ def checkpoint_path(path: str | Path) -> Path:
     return p / LAST if p.is_dir() else p
 
 
+def checkpoint_exists(path: str | Path) -> bool:
+    """Whether a checkpoint is at `path` (one file: written atomically, so there means complete)."""
+    return Path(path).is_file()
+
+
 def save_checkpoint(path: str | Path, meta: dict[str, Any], generator: torch.nn.Module,
                     discriminator: torch.nn.Module | None = None, optimizers: dict[str, Any] | None = None) -> Path:
     """Write {"meta": JSON, "generator": state dict, ...} to `path` atomically; returns `path`.

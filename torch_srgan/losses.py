@@ -7,7 +7,6 @@ allocating the 120 M-parameter classifier that the loss never uses.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +16,38 @@ from torch import nn
 
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
+from srcore.losses import AdversarialLoss
+from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    NO_DOWNLOAD,
     VGG19_CFG,
-    VGG19_SHA256_PREFIX,
-    VGG19_URL,
     VGG_SCALE,
     load_vgg19_arrays,
-    vgg19_cache_path,
+)
+from srcore.vgg_weights import (
+    KERAS_IMAGENET,
+    RANDOM,
+    VggWeights,
+    ensure_vgg_weights,
+    how_to_supply,
+    resolve_vgg_weights,
+    vgg19_file,
+    warn_random_weights,
 )
 
-
-def _is_imagenet(weights: str | None) -> bool:
-    return weights is None or weights == "imagenet"
+_HOW_TO_SUPPLY = how_to_supply("VGG19 state-dict file")
 
 
-def _random_warning() -> None:
-    bar = "!" * 78
-    print(f"{bar}\nWARNING: VGG19 with RANDOM weights (--vgg-weights random): the perceptual loss is "
-          f"meaningless.\nUse this for smoke tests only; results are not SRGAN.\n{bar}", file=sys.stderr)
-
-
-def _how_to_supply() -> str:
-    return ("either allow that download (or copy the file there yourself), or pass --vgg-weights PATH to a local "
-            f"VGG19 state-dict file; {NO_DOWNLOAD}")
+def _torch_choice(weights: str | None) -> VggWeights:
+    """The --vgg-weights decision, refusing the one this backend has not: Keras' own VGG19."""
+    choice = resolve_vgg_weights(weights)
+    if choice.kind == KERAS_IMAGENET:
+        raise UserError("--vgg-weights keras-imagenet is the Keras backend's own VGG19 (caffe preprocessing, not "
+                        "comparable); the PyTorch backend uses torchvision's ImageNet weights (the default) or "
+                        "--vgg-weights PATH")
+    return choice
 
 
 def check_vgg_available(weights: str | None) -> None:
@@ -53,28 +57,8 @@ def check_vgg_available(weights: str | None) -> None:
     or to the backend-neutral .npz of `convert_weights.py --vgg19`; "random" = random weights (smoke
     tests only). The training recipe calls this once per phase, before anything trains.
     """
-    if weights == "random":
-        return
-    if weights == "keras-imagenet":
-        raise UserError("--vgg-weights keras-imagenet is the Keras backend's own VGG19 (caffe preprocessing, not "
-                        "comparable); the PyTorch backend uses torchvision's ImageNet weights (the default) or "
-                        "--vgg-weights PATH")
-    if not _is_imagenet(weights):
-        if not Path(weights).is_file():  # type: ignore[arg-type]
-            raise UserError(f"--vgg-weights {weights}: no such file")
-        return
-    cache = vgg19_cache_path()
-    if cache.is_file():
-        return
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    print(f"downloading the VGG19 ImageNet weights (548 MB) for the perceptual loss to {cache}", file=sys.stderr)
-    try:
-        # Attribute lookup at call time (not `from torch.hub import ...`) so tests can stub the download.
-        torch.hub.download_url_to_file(VGG19_URL, str(cache), hash_prefix=VGG19_SHA256_PREFIX, progress=True)
-    except Exception as e:  # noqa: BLE001 - any network/disk/hash failure means the same to the user
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot get the VGG19 ImageNet weights for the perceptual loss: downloading {VGG19_URL} "
-                        f"to {cache} failed ({reason}); " + _how_to_supply()) from None
+    _torch_choice(weights)
+    ensure_vgg_weights(weights, _HOW_TO_SUPPLY)
 
 
 def vgg19_features(num_layers: int = 36) -> nn.Sequential:
@@ -90,11 +74,7 @@ def vgg19_features(num_layers: int = 36) -> nn.Sequential:
     return nn.Sequential(*layers[:num_layers])
 
 
-def _load_state_dict(weights: str | None) -> dict[str, Any]:
-    path = vgg19_cache_path() if _is_imagenet(weights) else Path(weights)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise UserError(f"the VGG19 weights for the perceptual loss are not at {path}; run check_vgg_available "
-                        f"first (trains.py does), which downloads {VGG19_URL}, or {_how_to_supply()}")
+def _load_state_dict(path: Path) -> dict[str, Any]:
     if path.name.lower().endswith((".safetensors", ".npz")):  # the neutral VGG19 file of convert_weights.py --vgg19
         return {k: torch.from_numpy(v) for k, v in load_vgg19_arrays(path).items()}
     try:
@@ -125,11 +105,13 @@ def build_vgg(layer: str, weights: str | None = None) -> nn.Sequential:
         raise ValueError(f"VGG layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
     n = FEATURE_LAYERS[layer][0]
     net = vgg19_features(n)
-    if weights == "random":
-        _random_warning()
+    choice = _torch_choice(weights)
+    if choice.kind == RANDOM:
+        warn_random_weights()
     else:
-        name = str(vgg19_cache_path() if _is_imagenet(weights) else weights)
-        state = _features_state(_load_state_dict(weights), n, name)
+        path = vgg19_file(choice, _HOW_TO_SUPPLY)
+        name = str(path)
+        state = _features_state(_load_state_dict(path), n, name)
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as e:
@@ -178,13 +160,31 @@ class ContentLoss(nn.Module):
         return F.mse_loss(self.features(sr).float(), target.float())
 
 
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """-log D(G(x)) = softplus(-logit), averaged (the non-saturating GAN loss of the paper)."""
-    return F.softplus(-fake_logits.float()).mean()
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def vanilla_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """BCE-with-logits: real -> 1, fake -> 0; the sum of the two means."""
     real, fake = real_logits.float(), fake_logits.float()
     return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
             + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+def vanilla_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(x)) = softplus(-logit), averaged (the non-saturating GAN loss of the paper); ignores the real logits."""
+    return F.softplus(-fake_logits.float()).mean()
+
+
+def relativistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """RaGAN's D: BCE of real - mean(fake) against 1 plus fake - mean(real) against 0 (batch means)."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return F.softplus(fake.mean() - real).mean() + F.softplus(fake - real.mean()).mean()
+
+
+def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """RaGAN's G: D's loss with the targets swapped (real - mean(fake) -> 0, fake - mean(real) -> 1)."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return F.softplus(real - fake.mean()).mean() + F.softplus(real.mean() - fake).mean()
+
+
+# Implementations of srcore.losses.ADVERSARIAL_LOSSES, under the same names (tests/test_adversarial_losses.py).
+ADVERSARIAL: Registry[AdversarialLoss] = Registry("adversarial loss", option="--gan-loss")
+ADVERSARIAL.register("vanilla", AdversarialLoss(vanilla_discriminator_loss, vanilla_generator_loss))
+ADVERSARIAL.register("relativistic", AdversarialLoss(relativistic_discriminator_loss, relativistic_generator_loss))

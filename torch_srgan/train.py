@@ -13,30 +13,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
-from srcore.loop import TENSORBOARD_DIR, LogWriter, run_phase
-from torch_srgan.checkpoint import (
-    BEST,
-    LAST,
-    checkpoint_path,
-    load_checkpoint,
-    load_generator_weights,
-    load_training_state,
-    save_checkpoint,
-)
+from srcore.loop import TrainerCheckpoints, train_phase
+from torch_srgan import checkpoint as torch_checkpoints
 from torch_srgan.device import amp_dtype, autocast, describe_device, place, resolve_device, to_tensor
 from torch_srgan.distributed import any_worker, init_distributed_mode, mean_over_workers
 from torch_srgan.inference import make_upscaler
-from torch_srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
+from torch_srgan.losses import ADVERSARIAL, ContentLoss
 from torch_srgan.models import build_discriminator, build_generator
 from torch_srgan.tensorboard import TensorBoardWriter
 
 
-class Trainer:
-    """Models, optimizers and losses of one phase; `train_batch` runs one iteration from a numpy batch."""
+class Trainer(TrainerCheckpoints):
+    """Models, optimizers and losses of one phase; `train_batch` runs one iteration from a numpy batch.
+
+    save / restore / load_pretrained: srcore.loop.TrainerCheckpoints, over torch_srgan.checkpoint.
+    """
+
+    checkpoints = torch_checkpoints
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -56,12 +52,13 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         torch.manual_seed(cfg.seed)  # reproducible initial weights
-        self.generator = place(build_generator(cfg.scale, cfg.blocks, cfg.channels, cfg.arch, cfg.kernels),
+        self.generator = place(build_generator(cfg.scale, cfg.arch, **cfg.arch_params),
                                self.device)
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
             self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
         self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights), self.device)
+        self.gan_loss = ADVERSARIAL.get(cfg.gan_loss)  # --gan-loss: an unknown name is a one-line UserError
         # What trains: the models themselves, or DistributedDataParallel around them under torchrun.
         self.train_g, self.train_d = self._parallel(self.generator), self._parallel(self.discriminator)
         self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._optimizer(self.generator)}
@@ -90,7 +87,7 @@ class Trainer:
     def _backward_step(self, loss: torch.Tensor, optim: torch.optim.Optimizer) -> None:
         optim.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.cfg.clip > 0:  # VDSR's adjustable clipping: each element to +-clip / lr (of unscaled gradients)
+        if self.cfg.clip > 0:  # adjustable clipping: each element to +-clip / lr (of unscaled gradients)
             self.scaler.unscale_(optim)
             bound = self.cfg.clip / optim.param_groups[0]["lr"]
             for group in optim.param_groups:
@@ -121,7 +118,7 @@ class Trainer:
             sr = self.train_g(x)
             real_logits = self.train_d(y)
             fake_logits = self.train_d(sr.detach())
-        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_loss = self.gan_loss.discriminator(real_logits, fake_logits)
         self._backward_step(d_loss, self.optimizers["optim_d"])
 
         # Generator update against the just-updated discriminator; D is frozen so no D gradients are computed
@@ -131,7 +128,8 @@ class Trainer:
             with autocast(self.device, self.amp_dtype):
                 gen_logits = d(sr)
                 content = self.content_loss(sr, y)
-            adv = generator_adversarial_loss(gen_logits)
+            # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
+            adv = self.gan_loss.generator(real_logits.detach(), gen_logits)
             g_loss = content + self.cfg.adv_weight * adv
             self._backward_step(g_loss, optim_g)
         finally:
@@ -156,52 +154,10 @@ class Trainer:
         """Optimizers (and the AMP loss scaler) by checkpoint name: what a resume needs besides the models."""
         return {**self.optimizers, **({"scaler": self.scaler} if self.scaler.is_enabled() else {})}
 
-    def save(self, path: str | Path, state: RunState) -> Path:
-        """Write a checkpoint of the full training state at run state `state`."""
-        meta = make_meta(self.cfg, state, self.device_name)
-        return save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
-
-    def restore(self, path: str | Path) -> RunState:
-        """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
-        meta, checkpoint = load_checkpoint(path, scale=self.cfg.scale, need_state=True)
-        check_resumable(meta, self.cfg, path)
-        load_generator_weights(self.generator, checkpoint)
-        load_training_state(checkpoint, self.discriminator, self.optimizer_state())
-        return RunState.from_meta(meta)
-
-    def load_pretrained(self, path: str | Path) -> dict[str, Any]:
-        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
-        meta, checkpoint = load_checkpoint(path, scale=self.cfg.scale)
-        check_pretrained(meta, self.cfg, path)
-        load_generator_weights(self.generator, checkpoint)
-        return meta
-
-
-def _resume_checkpoint(resume: str | None) -> Path | None:
-    """The checkpoint to continue from: a file as given, or a run folder's `last` (None if it has none yet)."""
-    if not resume:
-        return None
-    path = checkpoint_path(resume)
-    if path.is_file():
-        return path
-    if Path(resume).is_dir():
-        # A phase folder from a run that stopped before its first checkpoint: nothing to resume yet.
-        print(f"{resume}: no {LAST} yet; starting this phase from the beginning", file=sys.stderr)
-        return None
-    raise UserError(f"--resume {resume}: no such run folder or checkpoint")
-
-
-def _tensorboard(phase_dir: Path, start: int) -> list[LogWriter]:
-    return [TensorBoardWriter(phase_dir / TENSORBOARD_DIR, purge_step=start)]
-
 
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
     """Run (or resume) one phase in `cfg.out`, a config validated by the caller; returns its `last` checkpoint.
 
     `stop_at`: stop after this many iterations (saving `last`) as if interrupted; tests and time-boxed runs.
     """
-    out = Path(cfg.require_backend("torch").out)
-    resume = _resume_checkpoint(cfg.resume)
-    trainer = Trainer(cfg)
-    return run_phase(cfg, trainer, resume, last_path=out / LAST, best_path=out / BEST, stop_at=stop_at,
-                     extra_writers=_tensorboard if cfg.tensorboard else None)
+    return train_phase(cfg.require_backend("torch"), Trainer, torch_checkpoints, TensorBoardWriter, stop_at)

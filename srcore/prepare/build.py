@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from srcore.arch import SCALES
 from srcore.color import modcrop
+from srcore.data import PREPARED_DIR
 from srcore.errors import UserError
 from srcore.fileio import atomic_write_bytes
 from srcore.imageio import ImageError, encode_png, list_images, read_image
@@ -51,9 +53,9 @@ from srcore.prepare.sources import (
     find_split_root,
 )
 
-ALLOWED_SCALES = (2, 3, 4)
-TRAIN_GROUP = "bsd500/train"
-VAL_GROUP = "bsd500/val"
+ALLOWED_SCALES = SCALES  # every scale the models support
+TRAIN_GROUP = f"{PREPARED_DIR}/train"
+VAL_GROUP = f"{PREPARED_DIR}/val"
 _LOCK_NAME = ".prepare.lock"
 
 
@@ -362,7 +364,7 @@ def _build(
 
     # The partial manifest goes first: if this run dies, the next one sees "complete": false and which folders
     # it must clear, including benchmark sets that a finished manifest never listed.
-    managed = ["bsd500", f"benchmarks/{BSD100}"] + [f"benchmarks/{b['name']}" for b in bench]
+    managed = [PREPARED_DIR, f"benchmarks/{BSD100}"] + [f"benchmarks/{b['name']}" for b in bench]
     to_clear = sorted(set(managed) | set(_managed_from(old)))
     _write_manifest(out, {"format": MANIFEST_FORMAT, "version": PREPARE_VERSION, "complete": False,
                           "managed": to_clear, "key": key})

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from srcore.data import PREPARED_DIR
 from srcore.fileio import atomic_write_text
 from srcore.prepare.sources import _valid_set_name
 
@@ -81,7 +82,7 @@ def _managed_from(manifest: dict | None) -> list[str]:
         return []
     keep = []
     for rel in manifest["managed"]:
-        if rel == "bsd500":
+        if rel == PREPARED_DIR:
             keep.append(rel)
         elif isinstance(rel, str) and rel.startswith("benchmarks/") and _valid_set_name(rel.split("/", 1)[1]):
             keep.append(rel)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srcore.data import PREPARED_DIR
 from srcore.errors import UserError
 from srcore.imageio import list_images
 from srcore.prepare.messages import _say
@@ -92,7 +93,7 @@ def _resolve_source(source: str | Path, out: Path) -> _Source:
     if found is None:
         raise UserError(f"no images found in {path}: {_EXPECTED}")
     root, splits = found
-    for managed in (out / "bsd500", out / "benchmarks"):
+    for managed in (out / PREPARED_DIR, out / "benchmarks"):
         if _inside(root, managed):
             raise UserError(f"source {root} is inside the output folder {managed}, which a rebuild clears")
     files = [f for s in SPLITS if s in splits for f in list_images(splits[s])]
@@ -128,7 +129,7 @@ def _resolve_benchmarks(benchmarks: Sequence[str | Path], out: Path) -> list[dic
             raise UserError(f"cannot use {path} as a benchmark folder: its name {name!r} is not usable")
         if name in names:
             raise UserError(f"two benchmark folders are named {name}; each set is named after its folder")
-        if _inside(path, out / "benchmarks") or _inside(path, out / "bsd500"):
+        if _inside(path, out / "benchmarks") or _inside(path, out / PREPARED_DIR):
             raise UserError(f"benchmark folder {path} is inside {out}, which a rebuild clears; use the original")
         names.add(name)
         files = list_images(path)
