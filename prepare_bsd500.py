@@ -34,7 +34,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--benchmarks", nargs="+", default=[], metavar="DIR",
         help="extra full-image benchmark folders (e.g. Set5 Set14), each named after its folder",
     )
-    parser.add_argument("--crop-size", type=int, default=256, help="HR training crop size (default: 256)")
+    parser.add_argument("--crop-size", type=int, default=256,
+                        help="HR training crop size (default: 256, the centre crop); 0: whole images, so training's "
+                        "random crops see all of each image")
     parser.add_argument("--workers", type=int, default=None, help="worker threads (default: CPU count)")
     parser.add_argument("--verify", action="store_true", help="re-hash outputs when checking an existing build")
     parser.add_argument("--force", action="store_true", help="rebuild even if the existing build is up to date")

@@ -29,6 +29,7 @@ from srcore.checkpoint import (
     ZIP_MAGIC,
     CheckpointError,
     check_meta,
+    check_weights,
     file_magic,
     meta_from_json,
     meta_to_json,
@@ -175,6 +176,7 @@ def load_generator_weights(generator: keras.Model, checkpoint: CheckpointFiles) 
     except (OSError, ValueError, KeyError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{checkpoint.weights}: cannot load the generator weights ({msg})") from None
+    check_weights({w.path: w.numpy() for w in generator.weights}, checkpoint.weights)
 
 
 def load_training_state(checkpoint: CheckpointFiles, discriminator: keras.Model | None,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from srcore import precision as srcore_precision
 from srcore.checkpoint import cpu_description
 from srcore.errors import UserError
 
@@ -50,6 +51,32 @@ def on_device(device: str | None) -> Iterator[None]:
     else:
         with tf.device(device):
             yield
+
+
+# The Keras dtype policy of each resolved precision (srcore.precision): the mixed policies keep the variables in
+# float32 and compute in the low precision; the layers declared dtype="float32" (the output activation, the
+# discriminator's logit) and the losses stay in float32.
+DTYPE_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def resolve_precision(device: str | None, precision: str = "fp32", amp: bool = False,
+                      what: str = "--precision") -> str:
+    """What --precision (and the older --amp) means on `device` (a resolve_device result): "fp32", "bf16", "fp16"."""
+    gpu = on_gpu(device)
+    return srcore_precision.resolve_precision(precision, cuda=gpu, amp=amp, what=what,
+                                              cuda_bf16=gpu and _gpu_has_bf16(device))
+
+
+def _gpu_has_bf16(device: str | None) -> bool:
+    # bfloat16 tensor cores from compute capability 8.0 (Ampere) on
+    index = int(device.rsplit(":", 1)[1]) if device else 0
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[index])
+    return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+
+
+def policy_name(precision: str) -> str:
+    """The Keras dtype policy of a resolved precision."""
+    return DTYPE_POLICIES[precision]
 
 
 @contextlib.contextmanager

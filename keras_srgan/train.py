@@ -19,7 +19,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_srgan import checkpoint as keras_checkpoints
-from keras_srgan.device import describe_device, dtype_policy, on_device, on_gpu, resolve_device
+from keras_srgan.device import (
+    describe_device,
+    dtype_policy,
+    on_device,
+    on_gpu,
+    policy_name,
+    resolve_device,
+    resolve_precision,
+)
 from keras_srgan.distributed import (
     any_worker,
     distributed_step,
@@ -217,16 +225,17 @@ class Trainer(TrainerCheckpoints):
             self.device_name = (f"{self.workers.replicas} replicas ({type(strategy).__name__}, "
                                 f"{self.workers.world} worker(s)) of {self.device_name}")
         gpu = on_gpu(self.device)
-        self.mixed = bool(cfg.amp) and gpu
-        if cfg.amp and not gpu:
-            print("warning: --amp needs a GPU; training in float32 on the CPU", file=sys.stderr)
+        # "auto" (and --amp) resolved on this device and recorded in the config, so the config.json, checkpoints and
+        # log rows of the run say what it computed in and a resume keeps it.
+        cfg.precision = self.precision = resolve_precision(self.device, cfg.precision, cfg.amp)
+        self.mixed = self.precision == "fp16"  # loss scaling: float16 only (bfloat16 has float32's range)
         # XLA by default only on a GPU: on the CPU it measured ~25% slower than TF's own kernels
         # (results/speed.md); --xla / --no-xla force it either way. Never over several replicas (see
         # distributed_step).
         self.xla = (gpu and strategy is None) if cfg.xla is None else bool(cfg.xla)
         keras.utils.set_random_seed(cfg.seed)
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-        with scope, on_device(self.device), dtype_policy("mixed_float16" if self.mixed else "float32"):
+        with scope, on_device(self.device), dtype_policy(policy_name(self.precision)):
             self.generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
@@ -292,9 +301,26 @@ class Trainer(TrainerCheckpoints):
         return any_worker(flag, self.workers)
 
     def upscaler(self) -> Upscaler:
-        """The current generator as an upscaler (inference mode); one compiled function, reused."""
+        """The current generator as an upscaler (inference mode); one compiled function, reused.
+
+        Validation runs in float32 whatever the training precision (as in the torch backend), so a bf16 run's
+        validation values measure its weights, comparable with a float32 run's: under a mixed policy a float32
+        twin of the generator runs, given the current weights at every call (a copy of a few MB)."""
         if self._upscaler is None:
-            self._upscaler = for_arch(make_upscaler(self.generator, self.cfg.device), self.cfg.arch, self.cfg.scale)
+            generator, refresh = self.generator, None
+            if self.precision != "fp32":
+                cfg = self.cfg
+                with on_device(self.device), dtype_policy("float32"):
+                    generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
+                refresh = generator
+            run = make_upscaler(generator, self.cfg.device)
+
+            def upscale(lr: np.ndarray) -> np.ndarray:
+                if refresh is not None:
+                    refresh.set_weights(self.generator.get_weights())
+                return run(lr)
+
+            self._upscaler = for_arch(upscale, self.cfg.arch, self.cfg.scale)
         return self._upscaler
 
 

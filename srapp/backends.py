@@ -11,6 +11,21 @@ from srcore.errors import UserError
 FRAMEWORK_PACKAGES = ("torch", "torchvision", "tensorflow", "keras")
 
 
+def both_frameworks() -> None:
+    """Call before work that may load TensorFlow and PyTorch in one process (a conversion, a checkpoint of the
+    other backend): loads torch's triton (which torch._dynamo imports, e.g. when a torch optimizer is made) first,
+    since triton loaded after TensorFlow has crashed such processes (a segfault, no message). No-op when
+    TensorFlow is loaded already or torch is not installed."""
+    import sys
+
+    if "tensorflow" in sys.modules or "torch._dynamo" in sys.modules:
+        return
+    try:
+        importlib.import_module("torch._dynamo")
+    except ImportError:
+        pass
+
+
 def backend_module(backend: str, module: str) -> ModuleType:
     """Import `<backend>_srgan.<module>`, with a one-line error if the framework is missing."""
     if backend not in BACKENDS:

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from srapp.databench import kept_section
 from srcore.checkpoint import cpu_description
 from srcore.fileio import atomic_write_text, check_writable
+from srcore.precision import cpu_bf16_flags
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmark.py"
 
@@ -37,7 +39,7 @@ def _timed(fn) -> float:
 
 
 def measure(backend: str, what: str, steps: int, warmup: int, size: int, device: str | None, xla: bool,
-            workers: int = 1) -> dict:
+            workers: int = 1, precision: str = "fp32") -> dict:
     """Runs inside the child process (each worker's, under torchrun): one measurement, returned as a dict.
 
     `workers` > 1: torch runs under torchrun (this is one of the processes; the batch is the global one, each
@@ -52,7 +54,7 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
     if what in ("srresnet", "srgan"):
         several = {"distribute": "mirrored", "cpu_devices": workers} if backend == "keras" and workers > 1 else {}
         cfg = preset_config("paper", what, backend=backend, device=device, vgg_weights="random",
-                            out="/tmp/srgan-benchmark", xla=xla, **several)
+                            out="/tmp/srgan-benchmark", xla=xla, precision=precision, **several)
         trainer = backend_module(backend, "train").Trainer(cfg)
         b, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
         lr = rng.random((b, p // s, p // s, 3), dtype=np.float32)
@@ -69,7 +71,7 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
     else:
         models = backend_module(backend, "models")
         gen = models.build_generator(scale=4)
-        upscale = backend_module(backend, "inference").make_upscaler(gen, device=device)
+        upscale = backend_module(backend, "inference").make_upscaler(gen, device=device, precision=precision)
         lr = rng.random((1, size, size, 3), dtype=np.float32)
         for _ in range(warmup):
             upscale(lr)
@@ -82,7 +84,7 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
     if what != "inference" and backend == "keras":  # MirroredStrategy takes every local GPU: say how many it took
         workers = trainer.workers.replicas
     return {"backend": _label(backend, what, xla, workers), "what": what, "value": value, "unit": unit,
-            "peak_mb": peak_mb, "seconds_per_step": dt / steps}
+            "peak_mb": peak_mb, "seconds_per_step": dt / steps, "precision": precision}
 
 
 def _label(backend: str, what: str, xla: bool, workers: int = 1) -> str:
@@ -95,16 +97,27 @@ def _label(backend: str, what: str, xla: bool, workers: int = 1) -> str:
     return label
 
 
-def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool, workers: int = 1) -> dict:
+def _ratio(row: dict, rows: list[dict]) -> str:
+    """A row's speed over the fp32 row of the same measurement and backend ("" for fp32 rows or without one)."""
+    if row.get("precision", "fp32") == "fp32" or "error" in row:
+        return ""
+    base = [r for r in rows if r["what"] == row["what"] and r["backend"] == row["backend"]
+            and r.get("precision", "fp32") == "fp32" and "error" not in r]
+    return f"{row['value'] / base[0]['value']:.2f}x" if base else ""
+
+
+def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool, workers: int = 1,
+              precision: str = "fp32") -> dict:
     cmd = [sys.executable, str(SCRIPT), "--child", backend, what, "--steps", str(args.steps), "--warmup",
-           str(args.warmup), "--size", str(args.size), "--child-workers", str(workers)]
+           str(args.warmup), "--size", str(args.size), "--child-workers", str(workers), "--precision", precision]
     cmd += (["--device", args.device] if args.device else []) + ([] if xla else ["--no-xla"])
     if backend == "torch" and workers > 1:  # one process per worker; rank 0 prints the measurement
         cmd[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(workers), str(SCRIPT)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         last_line = (out.stderr.strip().splitlines() or ["?"])[-1]
-        return {"backend": _label(backend, what, xla, workers), "what": what, "error": last_line}
+        return {"backend": _label(backend, what, xla, workers), "what": what, "error": last_line,
+                "precision": precision}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -113,20 +126,26 @@ def write_report(path: Path, rows: list[dict], gflops: float, args: argparse.Nam
               "inference": f"inference {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}"}
     lines = ["# Speed", "",
              f"Machine: {cpu_description()}, "
-             f"fp32 matmul {gflops:.0f} GFLOP/s (numpy 2048x2048). Device: {args.device or 'default'}.", "",
+             f"fp32 matmul {gflops:.0f} GFLOP/s (numpy 2048x2048). Device: {args.device or 'default'}. "
+             f"bfloat16 hardware (/proc/cpuinfo): {', '.join(cpu_bf16_flags()) or 'none'}.", "",
              f"Command: `python benchmark.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d')}); paper "
              "architecture (16 blocks, 64 channels, x4); each figure is the mean of "
              f"{args.steps} steps after {args.warmup} warm-up steps, in a fresh process (peak RSS of that process). "
              "The SRGAN step's VGG19 has random weights: the same cost as the ImageNet ones. "
              "With several workers the batch is still 16 in all (each worker or replica steps on its slice) and "
              "samples/s counts the whole batch; torchrun's peak memory is the first worker's (each holds a copy).",
-             "", "| measurement | backend | speed | s/step | peak memory |", "|---|---|---|---|---|"]
+             " precision: --precision of the step (bf16: torch autocast, Keras mixed_bfloat16; srcore.precision);"
+             " vs fp32: speed over the fp32 row of the same measurement, from the same run.",
+             "", "| measurement | backend | precision | speed | vs fp32 | s/step | peak memory |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
+        p = r.get("precision", "fp32")
         if "error" in r:
-            lines.append(f"| {labels[r['what']]} | {r['backend']} | failed: {r['error']} | | |")
+            lines.append(f"| {labels[r['what']]} | {r['backend']} | {p} | failed: {r['error']} | | | |")
         else:
-            lines.append(f"| {labels[r['what']]} | {r['backend']} | {r['value']:.2f} {r['unit']} | "
-                         f"{r['seconds_per_step']:.3f} | {r['peak_mb']:.0f} MB |")
+            lines.append(f"| {labels[r['what']]} | {r['backend']} | {p} | {r['value']:.2f} {r['unit']} | "
+                         f"{_ratio(r, rows)} | {r['seconds_per_step']:.3f} | {r['peak_mb']:.0f} MB |")
+    lines += kept_section(path)  # the data rows (srapp.databench), measured by their own runs
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -134,7 +153,7 @@ def run_benchmark(args: Any) -> None:
     """A child's one measurement (printed as JSON), or every measurement into the report `args.out`."""
     if args.child:
         row = measure(*args.child, args.steps, args.warmup, args.size, args.device, not args.no_xla,
-                      args.child_workers)
+                      args.child_workers, args.precision)
         if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, from the first worker
             print(json.dumps(row))
         return
@@ -149,9 +168,10 @@ def run_benchmark(args: Any) -> None:
             for workers in args.workers if what != "inference" else [1]:
                 # XLA cannot compile a step over several replicas (keras_srgan.distributed.distributed_step)
                 for xla in (xlas if workers == 1 or backend != "keras" else [False]):
-                    r = run_child(backend, what, args, xla, workers)
-                    print(r, flush=True)
-                    rows.append(r)
+                    for precision in args.precisions:  # adjacent rows: the ratio compares like with like
+                        r = run_child(backend, what, args, xla, workers, precision)
+                        print(r, flush=True)
+                        rows.append(r)
     write_report(Path(args.out), rows, gflops, args)
     print(f"wrote {args.out}")
 

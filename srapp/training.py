@@ -6,19 +6,21 @@ The backend's `train(cfg)` is imported by name only when a phase runs, so this m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
-from srapp.backends import backend_module
+from srapp.backends import backend_module, both_frameworks
 from srapp.options import arch_overrides, config_overrides, given, resume_changes
 from srcore.arch import MODELS, meta_arch, model_for
-from srcore.config import TrainConfig, preset_config
+from srcore.config import FIXED, TrainConfig, config_fields, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
-from srcore.fileio import atomic_write_text, check_writable
+from srcore.fileio import atomic_write_text, check_writable, folder_lock
 from srcore.workers import this_worker
 
 RECIPE_FILE = "recipe.json"
@@ -85,6 +87,8 @@ def native_pretrained(cfg: TrainConfig) -> str:
     suffix = ".pth" if cfg.backend == "torch" else ".weights.h5"
     dst = Path(cfg.out).parent / f"pretrained_{src.name.split('.')[0]}{suffix}"
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.backend == "torch":
+        both_frameworks()  # a Keras file read inside a torch run: the frameworks in the order that does not crash
     convert_checkpoint(src, dst, force=True, generator_only=True)
     print(f"--pretrained {src}: converted to the {cfg.backend} format as {dst}")
     return str(dst)
@@ -98,6 +102,9 @@ def save_recipe(run_dir: Path, phases: list[TrainConfig]) -> None:
         d = cfg.to_dict()
         d["out"] = Path(cfg.out).name
         d["data"] = str(Path(cfg.data).resolve())
+        for key in ("train_dir", "train_lr_dir", "val_dir"):  # resumable from any working folder
+            if d[key]:
+                d[key] = str(Path(d[key]).resolve())
         if cfg.pretrained:
             pre = Path(cfg.pretrained).resolve()
             d["pretrained"] = str(pre.relative_to(run_dir.resolve())) if pre.is_relative_to(run_dir.resolve()) \
@@ -123,41 +130,121 @@ def load_recipe(resume: str) -> list[TrainConfig]:
     """Phases of the run that `resume` belongs to, with every path resolved from that run folder: a moved or
     copied folder resumes itself, never the folder it was copied from."""
     run_dir = find_run_dir(resume)
+    recipe = run_dir / RECIPE_FILE
     try:
-        rows = json.loads((run_dir / RECIPE_FILE).read_text())
-        phases = [TrainConfig.from_dict(d) for d in rows]
-    except (ValueError, TypeError, AttributeError, OSError) as e:
-        raise UserError(f"--resume: {run_dir / RECIPE_FILE} is damaged ({e})") from None
+        rows = json.loads(recipe.read_text())
+        if not isinstance(rows, list) or not rows or not all(isinstance(d, dict) for d in rows):
+            raise ValueError("expected a list of phase objects")
+        phases = []
+        for i, row in enumerate(rows, 1):  # an edited value is named now, not met as a traceback later
+            try:
+                phases.append(TrainConfig.from_dict(row).validate())
+            except UserError as e:
+                raise ValueError(f"phase {i}: {e}") from None
+    except (ValueError, TypeError, AttributeError, OSError, RecursionError) as e:
+        raise UserError(f"--resume: {recipe} is damaged or was edited ({str(e)[:300]}); it must hold the run as "
+                        "trains.py wrote it") from None
     for cfg in phases:
         cfg.out = str(run_dir / Path(cfg.out).name)  # older recipes hold cwd-relative paths: keep only the name
         if cfg.pretrained and not Path(cfg.pretrained).is_absolute() and (run_dir / cfg.pretrained).exists():
             cfg.pretrained = str(run_dir / cfg.pretrained)
         cfg.resume = cfg.out if Path(cfg.out).is_dir() else None
+        _check_recorded(cfg, recipe)
     return phases
 
 
+def _check_recorded(cfg: TrainConfig, recipe: Path) -> None:
+    """One line if recipe.json says something else than the config the phase recorded when it started (e.g. an
+    edited backend, which would otherwise restart the phase from iteration 0 beside the other backend's `last`)."""
+    from srcore.loop import CONFIG_FILE
+
+    saved = Path(cfg.out) / CONFIG_FILE
+    if not saved.is_file():
+        return
+    recorded = TrainConfig.load(saved)
+    keys = ["arch", "phase", "arch_params"] + [f.name for f in config_fields() if f.metadata["resume"] == FIXED
+                                               and f.name != "pretrained"]  # a path, recorded in two forms
+    differ = [k for k in keys if getattr(recorded, k) != getattr(cfg, k)]
+    if differ:
+        k = differ[0]
+        raise UserError(f"--resume: {recipe} records {k} = {getattr(cfg, k)!r}, but the phase started with "
+                        f"{getattr(recorded, k)!r} ({saved}); recipe.json was edited: restore it (or start a new run)")
+
+
 def run_training(args: Any) -> Path:
-    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint."""
+    """Prepare data if needed, check VGG weights, run every phase; returns the final checkpoint.
+
+    The run folder is locked while this runs (a second trainer on it is refused); a new run never replaces an
+    earlier one in its folder; a run folder this call made is removed again if it fails before any checkpoint.
+    """
+    changes: list[str] = []
     if args.resume:
         phases = load_recipe(args.resume)
-        run_dir = Path(phases[0].out).parent
         changes = resume_changes(args, phases, Path(phases[0].out).parent)
-        print(f"resuming {run_dir} ({', '.join(c.model for c in phases)})" +
-              (f" with {'; '.join(changes)}" if changes else ""))
     else:
         phases = plan_phases(args)
-        run_dir = Path(phases[0].out).parent
-    first = phases[0]
+    run_dir = Path(phases[0].out).parent
     # Under torchrun or TF_CONFIG every worker runs this; only the first writes shared files, none prepares data.
-    rank, world = this_worker(first.backend, first.distribute)
-    several, main = world > 1, rank == 0
+    rank, world = this_worker(phases[0].backend, phases[0].distribute)
+    main = rank == 0
     check_writable(run_dir, "--out")
+    created = not run_dir.exists()
+    try:
+        with folder_lock(run_dir, "run folder") if main else contextlib.nullcontext():
+            if main and not args.resume:
+                refuse_existing_run(run_dir, phases)
+            if args.resume:
+                print(f"resuming {run_dir} ({', '.join(c.model for c in phases)})" +
+                      (f" with {'; '.join(changes)}" if changes else ""))
+            return _run_phases(args, phases, run_dir, changes, several=world > 1, main=main)
+    except BaseException:
+        if created and main:
+            _remove_if_unused(run_dir)
+        raise
+
+
+def refuse_existing_run(run_dir: Path, phases: list[TrainConfig]) -> None:
+    """A one-line UserError if `run_dir` already holds a run (or a phase folder of this one): it is never
+    replaced; the message names --resume and --out."""
+    from srcore.metadata import read_meta
+
+    found = [p for p in [run_dir / RECIPE_FILE, *(Path(c.out) for c in phases)] if p.exists()]
+    if not found:
+        return
+    done = []
+    for cfg in phases:
+        for name in ("last.pth", "last.weights.h5"):
+            try:
+                done.append(f"{cfg.model} at iteration {read_meta(Path(cfg.out) / name)['iteration']}")
+                break
+            except UserError:
+                continue
+    held = f" ({', '.join(done)})" if done else ""
+    raise UserError(f"{run_dir} already holds a run{held}; continue it with: python trains.py --resume "
+                    f"{shlex.quote(str(run_dir))}, or start a new one with another --out")
+
+
+def _remove_if_unused(run_dir: Path) -> None:
+    """Remove a run folder this process made when it holds no checkpoint (a run that failed at its start)."""
+    if run_dir.is_dir() and not any(p.name.startswith(("last", "best")) for p in run_dir.rglob("*")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_phases(args: Any, phases: list[TrainConfig], run_dir: Path, changes: list[str], several: bool,
+                main: bool) -> Path:
+    first = phases[0]
     check_phases(phases)
-    ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several, more=first.train_scales)
+    if not first.train_dir or not (first.val_dir or first.val_holdout):  # a --train-dir run needs no BSDS500
+        ensure_prepared(first.data, first.scale, may_prepare=not args.resume and not several,
+                        more=first.train_scales)
     if not args.resume:
         for cfg in phases:
             if cfg.pretrained:
                 cfg.pretrained = native_pretrained(cfg)
+    if not args.resume:  # "auto" becomes this machine's precision in the recipe, so a resume anywhere keeps it
+        device = backend_module(first.backend, "device")
+        for cfg in phases:
+            cfg.precision = device.resolve_precision(device.resolve_device(cfg.device), cfg.precision, cfg.amp)
     if main and (not args.resume or changes):
         save_recipe(run_dir, phases)
     train = backend_module(first.backend, "train").train
@@ -166,7 +253,7 @@ def run_training(args: Any) -> Path:
         if cfg.adversarial and cfg.pretrained is None:
             cfg.pretrained = str(ckpt)
         print(f"== phase {cfg.model}: {cfg.iterations} iterations, lr {cfg.lr:g} ({cfg.lr_schedule}), "
-              f"content loss {cfg.content_loss}, run folder {cfg.out}")
+              f"content loss {cfg.content_loss}, precision {cfg.precision}, run folder {cfg.out}")
         ckpt = _train_phase(train, cfg)
         print(f"== phase {cfg.model} done: {ckpt}")
     assert ckpt is not None
@@ -193,7 +280,10 @@ def check_phases(phases: list[TrainConfig]) -> None:
 
     losses = backend_module(phases[0].backend, "losses")
     for cfg in phases:
-        cfg.validate(backend=phases[0].backend)
+        try:
+            cfg.validate(backend=phases[0].backend)
+        except UserError as e:
+            raise UserError(_phase_flags(str(e), cfg, phases)) from None
         if cfg.pretrained and not cfg.resume:  # its size and scale must fit, before any data work
             meta = pretrained_meta(cfg.pretrained)
             if meta["scale"] != cfg.scale:
@@ -202,6 +292,18 @@ def check_phases(phases: list[TrainConfig]) -> None:
             check_pretrained(meta, cfg, cfg.pretrained)
         if cfg.content_loss.startswith("vgg"):
             losses.check_vgg_available(cfg.vgg_weights)
+
+
+def _phase_flags(message: str, cfg: TrainConfig, phases: list[TrainConfig]) -> str:
+    """A validation message with the options that set this phase's value when two phases run: the first phase's
+    iterations come from --pretrain-iterations, the adversarial phase's learning rate from --gan-lr."""
+    import re
+
+    if len(phases) < 2:
+        return message
+    if cfg is phases[0]:
+        return re.sub(r"--iterations\b", "--pretrain-iterations", message)
+    return re.sub(r"--lr\b(?!-)", "--gan-lr", message)
 
 
 def ensure_prepared(data: str, scale: int, may_prepare: bool = True, more: tuple[int, ...] = ()) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from srcore import neutral
-from srcore.checkpoint import FORMAT_NAMES, CheckpointError, checkpoint_format, trained_backend
+from srcore.checkpoint import FORMAT_NAMES, CheckpointError, check_weights, checkpoint_format, trained_backend
 from srcore.config import BACKENDS
 from srcore.errors import UserError
 from srcore.metadata import keras_checkpoint_files, read_torch_checkpoint_file
@@ -41,6 +41,7 @@ def require_kind(path: str | Path, what: str) -> str:
 def _float_arrays(state: Any, where: Path, what: str) -> dict[str, np.ndarray]:
     if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
         raise CheckpointError(f"{where}: its {what} state is not a dict of tensors; the file is damaged")
+    check_weights(state, where, what)
     return {str(k): v.astype(np.float32) for k, v in state.items() if not str(k).endswith("num_batches_tracked")}
 
 

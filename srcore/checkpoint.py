@@ -134,7 +134,7 @@ def meta_to_json(meta: dict[str, Any]) -> str:
 def meta_from_json(text: str | bytes, path: str | Path) -> dict[str, Any]:
     try:
         meta = json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested deeper than the parser's limit
         raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON; the file is damaged") from None
     return check_meta(meta, path)
 
@@ -144,8 +144,11 @@ def check_meta(meta: Any, path: str | Path, backend: str | None = None, scale: i
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a checkpoint of this project (no '{FORMAT}' metadata)")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version!r} is newer than this code "
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is not a version number (expected "
+                              f"an integer, {FORMAT_VERSION} today); the file is damaged")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this code "
                               f"understands ({FORMAT_VERSION}); update the code")
     if meta.get("model") not in MODELS or meta.get("scale") not in SCALES or not isinstance(meta.get("arch"), dict):
         raise CheckpointError(f"{path}: checkpoint metadata is incomplete (model, scale, arch); the file is damaged")
@@ -159,6 +162,32 @@ def check_meta(meta: Any, path: str | Path, backend: str | None = None, scale: i
     if scale is not None and meta["scale"] != scale:
         raise CheckpointError(f"{path}: checkpoint is for x{meta['scale']}, but --scale {scale} was asked for")
     return meta
+
+
+def weights_error(where: str | Path, what: str, key: str, floating: bool, finite: bool) -> CheckpointError | None:
+    """The error for one tensor of loaded weights that can only produce garbage, or None: an integer tensor (a
+    quantised or foreign file), NaN or infinite values (a diverged run). Checked before any use of the weights."""
+    if key.endswith("num_batches_tracked"):  # BatchNorm's step counter is an integer by design
+        return None
+    if not floating:
+        return CheckpointError(f"{where}: {what} tensor {key} is not floating point (a quantised or foreign "
+                               f"file?); expected float weights written by this project")
+    if not finite:
+        return CheckpointError(f"{where}: {what} tensor {key} holds NaN or infinite values (saved from a diverged "
+                               f"run?); these weights cannot produce an image")
+    return None
+
+
+def check_weights(arrays: dict[str, Any], where: str | Path, what: str = "generator") -> None:
+    """CheckpointError unless every numpy tensor of `arrays` is floating point and finite (see weights_error)."""
+    import numpy as np
+
+    for key, a in arrays.items():
+        a = np.asarray(a)
+        floating = bool(np.issubdtype(a.dtype, np.floating))
+        err = weights_error(where, what, str(key), floating, floating and bool(np.isfinite(a).all()))
+        if err is not None:
+            raise err
 
 
 def trained_backend(meta: dict[str, Any]) -> str:

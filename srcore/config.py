@@ -20,6 +20,7 @@ from typing import Any
 
 from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name
 from srcore.errors import UserError
+from srcore.precision import PRECISIONS
 from srcore.workers import DISTRIBUTE_MODES
 
 BACKENDS = ("torch", "keras")
@@ -62,6 +63,7 @@ def choices_of(f: dataclasses.Field) -> tuple[Any, ...]:
 
 
 _MAIN, _HW, _DIST, _RUN = "main", "hardware", "several devices or machines (README: Several workers)", "run"
+_DATA = "training and validation data (README: Training on your own images)"
 
 
 @dataclass
@@ -121,13 +123,40 @@ class TrainConfig:
     save_every: int = option(500, "save `last` every N iterations", resume=CHANGE, minimum=1)
     log_every: int = option(10, "log mean losses every N iterations", resume=CHANGE, minimum=1)
     data: str = option("data", "folder written by prepare_bsd500.py", resume=CHANGE, group=_RUN)
+    # Training and validation data beyond the prepared BSDS500 split (srcore.sampling: the data sources).
+    train_dir: str | None = option(None, "train on any folder of images instead of --data's prepared split: "
+                                   "searched recursively, any sizes, LR made by MATLAB bicubic (or --train-lr-dir)",
+                                   metavar="DIR", group=_DATA)
+    train_lr_dir: str | None = option(None, "with --train-dir: your own LR images, paired with the HR images by "
+                                      "relative path and stem (DIV2K's 0001x4.png pairs with 0001.png)",
+                                      metavar="DIR", group=_DATA)
+    val_dir: str | None = option(None, "the validation images that choose `best`: a folder of HR images (LR by "
+                                 "bicubic) or a prepared split with hr/ and lr_xS/ (data/bsd500/val is BSD100, a "
+                                 "benchmark); default: --val-holdout images held out of the training images",
+                                 metavar="DIR", group=_DATA)
+    # Old runs' configs lack this field: from_dict gives them 0, their validation on the prepared val split.
+    val_holdout: int = option(20, "without --val-dir: validate on N training images held out of training (at most "
+                              "a quarter of them; recorded in the phase folder's validation.json); 0: the prepared "
+                              "val split (BSD100) as before", minimum=0, metavar="N", group=_DATA)
+    data_workers: int = option(-1, "processes that decode training images and make batches ahead (0: every image "
+                               "in memory, batches made in the training process; -1: in memory for small sets, "
+                               "else one per CPU core up to 8)", resume=CHANGE, minimum=-1, metavar="N",
+                               group=_DATA)
     out: str = option("runs/run", "phase folder (trains.py: --out names the run folder)", resume=INTERNAL, cli=False)
     pretrained: str | None = option(None, "adversarial phase: the SRResNet checkpoint that initialises the "
                                     "generator", metavar="CKPT", group=_RUN)
     resume: str | None = option(None, "run folder or checkpoint to continue", resume=INTERNAL, cli=False)
     device: str | None = option(None, "torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)",
                                 resume=CHANGE, group=_HW)
-    amp: bool = option(False, "mixed precision (GPU only)", resume=CHANGE, group=_HW)
+    # Resolved when a run starts ("auto" -> the precision this machine uses), so config.json, the checkpoints and
+    # --resume hold what the run computes in: FIXED (bf16 and fp32 steps differ).
+    precision: str = option("fp32", "arithmetic of the forward passes: fp32; bf16 (bfloat16 convolutions and "
+                            "matrix products, weights/optimizer/BatchNorm statistics/losses in float32; fast on CPUs "
+                            "with AMX-BF16 or AVX512-BF16 and recent GPUs, emulated and slow elsewhere); fp16 (CUDA "
+                            "only, with loss scaling); auto: bf16 where the device has it in hardware, else fp32",
+                            choices=PRECISIONS, group=_HW)
+    amp: bool = option(False, "older alias: --precision auto on a GPU (bf16 where supported, else fp16); the CPU "
+                       "stays in float32", resume=FIXED, group=_HW)
     xla: bool | None = option(None, "keras: compile the train step with XLA (--no-xla: never; default: only on a "
                               "GPU, where it is faster)", resume=CHANGE, group=_HW)
     tensorboard: bool = option(True, "TensorBoard event files in RUN_DIR/<phase>/tensorboard/ (--no-tensorboard: "
@@ -177,6 +206,8 @@ class TrainConfig:
         if "phase" not in values and d.get("model") in MODELS:  # written before the arch/phase split
             m = MODELS.get(d["model"])
             values["arch"], values["phase"] = m.arch, m.phase
+        if "val_holdout" not in values:  # written before validation moved off BSD100: keep its validation set
+            values["val_holdout"] = 0
         if "arch_params" not in values and values.get("arch", "srresnet") in ARCHS:
             spec = ARCHS.get(values.get("arch", "srresnet"))
             old = {k: d[k] for k in ("blocks", "channels", "kernels") if k in d}
@@ -207,8 +238,8 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise UserError(f"cannot read training config {path}: {e}") from None
+        except (OSError, ValueError, TypeError, RecursionError) as e:
+            raise UserError(f"cannot read training config {path}: {str(e)[:200]}") from None
 
     def require_backend(self, backend: str) -> TrainConfig:
         """UserError unless this is a config for `backend` (what a backend checks before it trains)."""
@@ -231,7 +262,12 @@ class TrainConfig:
         return self
 
     def _cross_checks(self, spec: ArchSpec) -> list[tuple[bool, str]]:
+        pixels = self.batch_size * self.patch_size ** 2  # HR pixels of one step's batch
         checks = [
+            (pixels <= MAX_BATCH_PIXELS,
+             f"--batch-size {self.batch_size} x --patch-size {self.patch_size}: {pixels / 1e6:.0f} M pixels a step, "
+             f"over the limit of {MAX_BATCH_PIXELS / 1e6:.0f} M (its float32 batch alone would take "
+             f"{pixels * 12 / 2**30:.1f} GB); lower one of them"),
             (model_for(self.arch, self.phase) is not None,
              f"no model trains the {self.arch} architecture in the {self.phase} phase"),
             ((self.patch_size % self.scale == 0 or self.interpolating) and self.patch_size >= self.scale,
@@ -248,6 +284,8 @@ class TrainConfig:
              "torchrun --nproc_per_node N trains.py --backend torch ..."),
             (self.cpu_devices == 1 or self.distribute == "mirrored",
              "--cpu-devices splits this machine's CPU for --distribute mirrored only"),
+            (self.train_lr_dir is None or self.train_dir is not None,
+             "--train-lr-dir pairs your LR images with the HR images of --train-dir DIR; give both"),
         ]
         if self.adversarial:
             checks.append((self.patch_size % 16 == 0,
@@ -255,14 +293,33 @@ class TrainConfig:
         return checks
 
 
+# The most HR pixels one step's batch may hold (batch_size x patch_size^2): 2^26, i.e. batch 16 at 2048x2048 or
+# 7,000 of the paper's 96x96 patches; its float32 HR batch is 0.75 GB. Checked before anything is allocated.
+MAX_BATCH_PIXELS = 1 << 26
+
+
 def flag_of(f: dataclasses.Field) -> str:
     """The command-line option of a field: --field-name unless declared otherwise."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+                                            "dict[str, Any]": (dict,)}
+
+
 def _check_declared(f: dataclasses.Field, value: Any) -> None:
-    """A field's value against its declaration (choices, minimum); a one-line UserError naming its option."""
+    """A field's value against its declaration (type, choices, minimum); a one-line UserError naming its option.
+
+    The type matters for configs read from files (recipe.json, config.json), which a user may have edited."""
     name = flag_of(f) if f.metadata.get("cli") else f.name
+    declared = str(f.type)
+    optional = declared.endswith(" | None")
+    types = _JSON_TYPES.get(declared.removesuffix(" | None"), ())
+    if not (value is None and optional) and types and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+        expected = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+                    "dict[str, Any]": "an object"}[declared.removesuffix(" | None")]
+        raise UserError(f"{name} must be {expected}{' or null' if optional else ''}, got {value!r}")
     choices = choices_of(f)
     if choices and value not in choices:
         raise UserError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")

@@ -7,6 +7,7 @@ gets its own reproducible stream.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,29 +35,55 @@ def _paired_files(hr_dir: Path, lr_dir: Path, what: str) -> list[tuple[Path, Pat
     if not hr_dir.is_dir() or not lr_dir.is_dir():
         raise UserError(f"{what}: expected prepared folders {hr_dir} and {lr_dir}; run prepare_bsd500.py first")
     lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
-    pairs = [(p, lr_by_stem[p.stem]) for p in list_images(hr_dir) if p.stem in lr_by_stem]
+    hr_by_stem = {p.stem: p for p in list_images(hr_dir)}
+    unpaired = sorted(set(lr_by_stem) ^ set(hr_by_stem))
+    if unpaired and lr_by_stem and hr_by_stem:  # scored on the rest, a set would look complete in the table
+        lonely = [f"{n} (no {'LR' if n in hr_by_stem else 'HR'} image)" for n in unpaired[:3]]
+        raise UserError(f"{what}: {len(unpaired)} image(s) without their pair in {hr_dir} and {lr_dir}: "
+                        f"{', '.join(lonely)}{' ...' if len(unpaired) > 3 else ''}; prepare the set again "
+                        "(prepare_bsd500.py --force)")
+    pairs = [(p, lr_by_stem[p.stem]) for p in hr_by_stem.values() if p.stem in lr_by_stem]
     if not pairs:
         raise UserError(f"{what}: no HR/LR image pairs in {hr_dir} and {lr_dir}; run prepare_bsd500.py first")
     return pairs
 
 
-def load_pairs(data_dir: str | Path, split: str, scale: int, limit: int = 0) -> tuple[list[np.ndarray],
-                                                                                     list[np.ndarray]]:
-    """HR and LR uint8 RGB images of a prepared split, HR cropped to match its LR exactly."""
-    pairs = _paired_files(*split_dirs(data_dir, split, scale), what=f"{split} split at x{scale}")
+def load_pairs(data_dir: str | Path, split: str, scale: int, limit: int = 0, exclude: Collection[str] = (),
+               only: Collection[str] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """HR and LR uint8 RGB images of a prepared split, HR cropped to match its LR exactly; without the images named
+    (by stem) in `exclude`, or only those in `only` (validation images held out of the training split)."""
+    hr_dir, lr_dir = split_dirs(data_dir, split, scale)
+    return load_folder_pairs(hr_dir, lr_dir, scale, f"{split} split at x{scale}", limit, exclude, only)
+
+
+def split_stems(data_dir: str | Path, split: str, scale: int) -> list[str]:
+    """The names (stems) of a prepared split's image pairs, sorted."""
+    return [hr.stem for hr, _ in _paired_files(*split_dirs(data_dir, split, scale), what=f"{split} split at x{scale}")]
+
+
+def load_folder_pairs(hr_dir: Path, lr_dir: Path, scale: int, what: str, limit: int = 0,
+                      exclude: Collection[str] = (), only: Collection[str] | None = None) -> tuple[list[np.ndarray],
+                                                                                                  list[np.ndarray]]:
+    """`load_pairs` of any hr/ and lr_x<scale>/ folder pair (a prepared split anywhere: --val-dir)."""
+    pairs = _paired_files(hr_dir, lr_dir, what=what)
+    pairs = [p for p in pairs if p[0].stem not in exclude and (only is None or p[0].stem in only)]
     if limit:
         pairs = pairs[:limit]
     hrs, lrs = [], []
     for hr_path, lr_path in pairs:
         lr = load_image(lr_path, mode="rgb")
-        hr = load_image(hr_path, mode="rgb")[: lr.shape[0] * scale, : lr.shape[1] * scale]
+        hr = load_image(hr_path, mode="rgb")
+        if hr.shape[0] // scale != lr.shape[0] or hr.shape[1] // scale != lr.shape[1]:
+            raise UserError(f"{what}: {hr_path.name} is {hr.shape[1]}x{hr.shape[0]} but its LR image {lr_path} is "
+                            f"{lr.shape[1]}x{lr.shape[0]}; expected the HR size / {scale} (floored)")
+        hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
         hrs.append(hr)
         lrs.append(lr)
     return hrs, lrs
 
 
-def interpolated_pairs(data_dir: str | Path, split: str, scales: tuple[int, ...]) -> tuple[list[np.ndarray],
-                                                                                      list[np.ndarray]]:
+def interpolated_pairs(data_dir: str | Path, split: str, scales: tuple[int, ...],
+                       exclude: Collection[str] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """HR images and their LR images bicubic-upscaled back to the HR size (once, by srcore.imresize on the
     uint8 image: the bicubic baseline's own output), for every scale in `scales`: the training pairs of an
     interpolating network (srcore.arch.ArchSpec.interpolating), sampled with PatchSampler(..., scale=1)."""
@@ -64,7 +91,7 @@ def interpolated_pairs(data_dir: str | Path, split: str, scales: tuple[int, ...]
 
     hrs, ups = [], []
     for scale in scales:
-        hr, lr = load_pairs(data_dir, split, scale)
+        hr, lr = load_pairs(data_dir, split, scale, exclude=exclude)
         hrs += hr
         ups += [imresize(im, scale) for im in lr]
     return hrs, ups
@@ -125,6 +152,7 @@ class PatchSampler:
         if not lr:
             raise UserError("no training images")
         self.hr, self.lr = hr, lr
+        self.sizes = [im.shape[:2] for im in lr]
         self.scale, self.patch_size, self.batch_size = scale, patch_size, batch_size
         self.seed, self.rank, self.augment = seed, rank, augment
 
@@ -134,27 +162,39 @@ class PatchSampler:
         `shard` (i, n): only the i-th of n equal slices of the batch, the same samples as that slice of
         the whole batch: the batch of a step does not depend on how many workers share it.
         """
-        part, parts = shard
-        if self.batch_size % parts:
-            raise UserError(f"the batch of {self.batch_size} does not split evenly over {parts} workers")
-        rng = np.random.default_rng([self.seed, self.rank, step])
-        n, p, s = self.batch_size, self.lr_patch, self.scale
-        idx = rng.integers(0, len(self.lr), size=n)
-        uy, ux = rng.random(n), rng.random(n)
-        tf = rng.integers(0, 8, size=n) if self.augment else np.zeros(n, dtype=np.int64)
-        mine = range(part * n // parts, (part + 1) * n // parts)
-        lr_b = np.empty((len(mine), p, p, 3), np.uint8)
-        hr_b = np.empty((len(mine), p * s, p * s, 3), np.uint8)
-        for j, k in enumerate(mine):
-            lr_im, hr_im = self.lr[idx[k]], self.hr[idx[k]]
-            y = int(uy[k] * (lr_im.shape[0] - p + 1))
-            x = int(ux[k] * (lr_im.shape[1] - p + 1))
-            lr_b[j] = augment(lr_im[y:y + p, x:x + p], int(tf[k]))
-            hr_b[j] = augment(hr_im[y * s:(y + p) * s, x * s:(x + p) * s], int(tf[k]))
+        p, s = self.lr_patch, self.scale
+        plan = patch_plan(self.seed, self.rank, step, self.batch_size, self.sizes, p,
+                          self.augment, shard)
+        lr_b = np.empty((len(plan), p, p, 3), np.uint8)
+        hr_b = np.empty((len(plan), p * s, p * s, 3), np.uint8)
+        for j, (i, y, x, t) in enumerate(plan):
+            lr_b[j] = augment(self.lr[i][y:y + p, x:x + p], t)
+            hr_b[j] = augment(self.hr[i][y * s:(y + p) * s, x * s:(x + p) * s], t)
         return lr_to_input(lr_b), hr_to_target(hr_b)
 
     def close(self) -> None:
         pass  # holds nothing but the images in memory (srcore.sampling.Sampler)
+
+
+def patch_plan(seed: int, rank: int, step: int, batch_size: int, sizes: Sequence[tuple[int, int]], patch: int,
+               augment: bool = True, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, int, int, int]]:
+    """What the samples of step `step` are, for images of (height, width) `sizes` on the sampling grid (the LR
+    image, or the HR-sized input of an interpolating network): (image, top, left, transform) per sample of shard
+    `shard` (i, n), the i-th of n equal slices of the batch. Drawn from `np.random.default_rng([seed, rank, step])`,
+    so every sampler (in memory, streamed by worker processes) makes the same batch from the same images."""
+    part, parts = shard
+    if batch_size % parts:
+        raise UserError(f"the batch of {batch_size} does not split evenly over {parts} workers")
+    rng = np.random.default_rng([seed, rank, step])
+    n = batch_size
+    idx = rng.integers(0, len(sizes), size=n)
+    uy, ux = rng.random(n), rng.random(n)
+    tf = rng.integers(0, 8, size=n) if augment else np.zeros(n, dtype=np.int64)
+    plan = []
+    for k in range(part * n // parts, (part + 1) * n // parts):
+        h, w = sizes[idx[k]]
+        plan.append((int(idx[k]), int(uy[k] * (h - patch + 1)), int(ux[k] * (w - patch + 1)), int(tf[k])))
+    return plan
 
 
 def augment(img: np.ndarray, t: int) -> np.ndarray:

@@ -32,4 +32,13 @@ def run_cli(fn: Callable[[], object], interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(f"error: {interrupted}", file=sys.stderr)
         return 130
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"error: no space left on the device{where}; free some space and run the command again",
+              file=sys.stderr)
+        return 2
     return 0

@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from srcore.errors import UserError
 
@@ -35,9 +36,34 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
                 os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp_path, path)
+    except Exception as e:
+        if _disk_full(e, path.parent):
+            raise DiskFull(f"no space left on the device of {path.parent}: {path.name} was not written (an earlier "
+                           f"{path.name}, if any, is intact); free some space and run the command again") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+class DiskFull(UserError):
+    """A write failed because its device is full."""
+
+
+def _disk_full(e: Exception, folder: Path) -> bool:
+    """Whether a failed write ran out of space: ENOSPC, or a library's own error for it (torch.save reports a
+    short write as "RuntimeError: [enforce fail at inline_container.cc] unexpected pos") on a full device."""
+    import errno
+    import shutil
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "No space left on device" in str(e):
+        return True
+    try:
+        return isinstance(e, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def check_writable(folder: str | Path, what: str) -> Path:
@@ -68,6 +94,59 @@ def locked(path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+LOCK_FILE = ".lock"  # inside a folder that one process at a time may write (a run folder)
+
+
+class FolderInUse(UserError):
+    """Another live process holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "folder") -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (its .lock file, with the holder's PID in it) while inside.
+
+    The lock is the operating system's (flock; msvcrt on Windows), so it ends with its process however that
+    dies: the lock of a dead process is taken over, never stale. A second holder is refused at once with a
+    FolderInUse naming the first one's PID.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    f = open(path, "a+")  # "a+": opening must not erase the holder's PID before the lock is tried
+    try:
+        if not _try_lock(f):
+            f.seek(0)
+            pid = f.read().strip() or "unknown"
+            raise FolderInUse(f"{what} {folder} is in use by another process (PID {pid}); wait for it to finish, "
+                              f"or use another folder")
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+    finally:
+        f.close()  # closing releases the lock
+
+
+def _try_lock(f: Any) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

@@ -20,6 +20,7 @@ bicubic x4 baselines better than rounding once at the end (Set5/Set14/BSD100 28.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -139,3 +140,57 @@ def imresize(
         if is_uint8:  # MATLAB keeps uint8 between passes
             out = _round_uint8(out)
     return out.astype(np.uint8) if is_uint8 else out  # already rounded and saturated by the last pass
+
+
+def _axis_window(in_length: int, scale: float, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and 0-based input indices of outputs [start, stop) of one axis of the WHOLE image's resize (its
+    output length ceil(in_length * scale), as imresize computes it): the same numbers imresize uses for them."""
+    out_length = math.ceil(in_length * scale)
+    if not 0 <= start < stop <= out_length:
+        raise ValueError(f"imresize_window: outputs [{start}, {stop}) outside 0..{out_length}")
+    weights, indices = _whole_axis(in_length, out_length, scale)
+    return weights[start:stop], indices[start:stop]
+
+
+@functools.lru_cache(maxsize=64)  # a sampler asks for the same image sizes over and over; the arrays are read-only
+def _whole_axis(in_length: int, out_length: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    weights, indices = contributions(in_length, out_length, scale)
+    weights.flags.writeable = indices.flags.writeable = False
+    return weights, indices
+
+
+def input_span(in_length: int, scale: float, start: int, stop: int) -> tuple[int, int]:
+    """The input pixels [lo, hi) of one axis that outputs [start, stop) of the whole image's resize read."""
+    _, indices = _axis_window(in_length, scale, start, stop)
+    return int(indices.min()), int(indices.max()) + 1
+
+
+def imresize_window(img: np.ndarray, scale: float, rows: tuple[int, int], cols: tuple[int, int],
+                    in_shape: tuple[int, int] | None = None, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """``imresize(whole, scale)[rows[0]:rows[1], cols[0]:cols[1]]`` bit for bit, computing only that window.
+
+    `img` is the whole input, or the part of it at `origin` (top, left) of a whole input of `in_shape` (rows,
+    cols) that holds the window's `input_span`s. The window's outputs use the whole image's contributions (same
+    weights, same taps, same order of sums, the uint8 rounding between the passes), restricted to the input pixels
+    they reach: at x4 downscaling an LR pixel reads 16 (+2 zero-weight) HR pixels per axis, so a 24x24 LR patch of a
+    2K image costs a 110x110 read instead of the whole image's resize. Training samplers use it for random
+    patches of large images.
+    """
+    img = np.asarray(img)
+    full = tuple(in_shape) if in_shape is not None else img.shape[:2]
+    is_uint8 = img.dtype == np.uint8
+    (r0, r1), (c0, c1), (oy, ox) = rows, cols, origin
+    wr, ir = _axis_window(full[0], scale, r0, r1)
+    wc, ic = _axis_window(full[1], scale, c0, c1)
+    ir, ic = ir - oy, ic - ox
+    if min(ir.min(), ic.min()) < 0 or ir.max() >= img.shape[0] or ic.max() >= img.shape[1]:
+        raise ValueError("imresize_window: the given part of the input does not hold the window's input span")
+    # imresize resizes rows first when both scales are equal (stable sort), so this window does too.
+    lo, hi = int(ic.min()), int(ic.max()) + 1  # the input columns that the window's outputs read
+    out = _resize_axis(img[:, lo:hi].astype(np.float64), 0, wr, ir)
+    if is_uint8:
+        out = _round_uint8(out)
+    out = _resize_axis(out, 1, wc, ic - lo)
+    if is_uint8:
+        return _round_uint8(out).astype(np.uint8)
+    return out

@@ -29,12 +29,19 @@ from tqdm import tqdm
 
 from srcore.checkpoint import RunState, check_pretrained, check_resumable, make_meta
 from srcore.config import TrainConfig, lr_at
-from srcore.data import load_pairs
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, validate
 from srcore.fileio import atomic_write_text, remove_stale_temporaries
-from srcore.metrics import DEFAULT_METRICS, METRICS, better, metric_names
-from srcore.sampling import DATA_SOURCES, Sampler, SamplerFactory, make_sampler
+from srcore.metrics import ADVERSARIAL_METRICS, DEFAULT_METRICS, METRICS, better, metric_names
+from srcore.sampling import (
+    DATA_SOURCES,
+    Sampler,
+    SamplerFactory,
+    data_source,
+    make_sampler,
+    validation_pairs,
+    validation_set,
+)
 
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
@@ -208,8 +215,10 @@ def _postfix(losses: dict[str, float], metric: str, value: float | None) -> dict
 
 
 def validation_metrics(cfg: TrainConfig) -> tuple[str, ...]:
-    """The metrics every validation logs: the defaults, and `cfg.best_metric` (which chooses `best`)."""
-    return metric_names((*DEFAULT_METRICS, cfg.best_metric), where="best_metric")
+    """The metrics every validation logs: the defaults; in the adversarial phase also the perceptual ones (it trades
+    PSNR for them, so PSNR alone cannot say whether it improves); and `cfg.best_metric` (which chooses `best`)."""
+    perceptual = ADVERSARIAL_METRICS if cfg.phase == "adversarial" else ()
+    return metric_names((*DEFAULT_METRICS, *perceptual, cfg.best_metric), where="best_metric")
 
 
 # A backend's extra log writers for a phase folder, made once training is sure to start (e.g. TensorBoard).
@@ -256,7 +265,9 @@ class PhaseLoop:
             return None
         out = Path(cfg.out)
         if self.trainer.is_main:  # one worker validates and writes the run folder
-            self.val_hr, self.val_lr = load_pairs(cfg.data, "val", cfg.scale, limit=cfg.val_images)
+            # Recorded in the phase folder (VALIDATION_FILE): the `best` checkpoint's validation set is known later.
+            self.val_hr, self.val_lr = validation_pairs(cfg, record=True)
+            print(f"validating on {len(self.val_hr)} images: {validation_set(cfg)}")
             out.mkdir(parents=True, exist_ok=True)
             cfg.save(out / CONFIG_FILE)
             self.writers = [JsonlLog(out / LOG_FILE, keep_until=start)]
@@ -441,15 +452,17 @@ def resume_checkpoint(resume: str | None, checkpoints: CheckpointIO) -> Path | N
 
 def train_phase(cfg: TrainConfig, make_trainer: Callable[[TrainConfig], Trainer], checkpoints: CheckpointIO,
                 tensorboard: Callable[[Path, int], LogWriter] | None = None, stop_at: int | None = None,
-                source: str = "prepared") -> Path:
+                source: str | None = None) -> Path:
     """Run (or resume from `cfg.resume`) one phase in `cfg.out`, a config validated by the caller; returns its
     `last` checkpoint (as `checkpoints.checkpoint_path` names it).
 
     A backend's `train(cfg)` is this with its Trainer class, its checkpoint module and its TensorBoard writer
     (`tensorboard(folder, purge_step)`, used when `cfg.tensorboard`). The training batches come from data
-    source `source` (srcore.sampling.DATA_SOURCES). `stop_at`: see `run_phase`.
+    source `source` (srcore.sampling.DATA_SOURCES; default: --train-dir's folder, else the prepared split).
+    `stop_at`: see `run_phase`.
     """
     resume = resume_checkpoint(cfg.resume, checkpoints)
+    source = source or data_source(cfg)
     DATA_SOURCES.get(source)  # an unknown source: a one-line error before any model is built
     sampler = functools.partial(make_sampler, cfg, source)
     trainer = make_trainer(cfg)

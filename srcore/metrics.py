@@ -1,4 +1,4 @@
-"""PSNR and SSIM as computed by the SR literature's MATLAB evaluation code.
+"""PSNR and SSIM as computed by the SR literature's MATLAB evaluation code; NIQE (srcore.niqe) registered beside them.
 
 Both take uint8 images (HxWx3 RGB or HxW gray), drop ``crop_border`` pixels at each border and, by default,
 score the Y channel of MATLAB's rgb2ycbcr (unrounded float, 0..255). A gray image is scored on its own
@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from srcore.color import rgb_to_y
+from srcore.lpips import lpips_metric
+from srcore.niqe import niqe
 from srcore.registry import Registry
 
 _DATA_RANGE = 255.0
@@ -135,14 +137,19 @@ class MetricSpec:
         return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
 
     def format(self, value: float) -> str:
-        return self.fmt.format(value)
+        """`value` for display; "n/a" where the metric is not defined (NaN: NIQE of an image under two blocks)."""
+        return "n/a" if value != value else self.fmt.format(value)
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray | None, crop_border: int, **options: Any) -> float:
         return float(self.fn(sr, hr, crop_border, **options))
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", option="--metrics")
-DEFAULT_METRICS = ("psnr", "ssim")  # what test.py scores and validation logs unless told otherwise
+DEFAULT_METRICS = ("psnr", "ssim")  # what every validation logs, and evaluate's default
+# What test.py scores unless told otherwise (and "lpips" where its weights are available, srapp.scoring): the
+# distortion metrics and a perceptual one, because an adversarial model only trades the first for the second.
+SCORE_METRICS = ("psnr", "ssim", "niqe")
+ADVERSARIAL_METRICS = ("niqe",)  # what validation logs besides DEFAULT_METRICS in the adversarial phase
 
 
 def metric(name: str, *, higher_is_better: bool, fmt: str, title: str, description: str,
@@ -168,8 +175,11 @@ def present_metrics(keys: Iterable[str]) -> list[str]:
 
 
 def better(name: str, a: float, b: float | None) -> bool:
-    """Whether value `a` of metric `name` is strictly better than `b` (None: nothing to beat yet)."""
-    if b is None:
+    """Whether value `a` of metric `name` is strictly better than `b` (None: nothing to beat yet). An undefined
+    value (NaN: NIQE of too small an image) is never better, and any defined one beats it."""
+    if a != a:
+        return False
+    if b is None or b != b:
         return True
     return a > b if METRICS.get(name).higher_is_better else a < b
 
@@ -188,3 +198,15 @@ metric("psnr", higher_is_better=True, fmt="{:.2f}", title="PSNR (dB)",
        description="peak signal-to-noise ratio of the Y channel, MATLAB convention")(psnr)
 metric("ssim", higher_is_better=True, fmt="{:.4f}", title="SSIM",
        description="structural similarity of the Y channel (Wang et al. ssim_index.m)")(ssim)
+
+
+def _niqe(sr: np.ndarray, hr: np.ndarray | None, crop_border: int) -> float:
+    return niqe(sr, crop_border)  # no-reference: `hr` is not looked at
+
+
+metric("niqe", higher_is_better=False, fmt="{:.3f}", title="NIQE", reference=False,
+       description="no-reference naturalness (Mittal et al. 2013) of the rounded Y channel, official MATLAB release")(
+    _niqe)
+metric("lpips", higher_is_better=False, fmt="{:.4f}", title="LPIPS",
+       description="learned perceptual distance to the HR image (Zhang et al. 2018, AlexNet, v0.1 heads)")(
+    lpips_metric)

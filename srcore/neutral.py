@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from srcore.checkpoint import CheckpointError, check_meta
+from srcore.checkpoint import CheckpointError, check_meta, check_weights
 from srcore.fileio import atomic_path
 
 META_KEY = "meta_json"
@@ -112,7 +112,7 @@ def read_neutral(path: str | Path, tensors: bool = True) -> tuple[dict[str, Any]
 def _parse_meta(p: Path, text: str) -> dict[str, Any]:
     try:
         meta = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's limit
         raise CheckpointError(f"{p}: its metadata is not valid JSON; the file is damaged") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{p}: its metadata is not a JSON object; the file is damaged")
@@ -122,7 +122,10 @@ def _parse_meta(p: Path, text: str) -> dict[str, Any]:
 def load_neutral(path: str | Path, scale: int | None = None) -> tuple[dict[str, Any], Groups]:
     """(meta, groups) of a neutral checkpoint file, validated: metadata and a generator are required."""
     meta, groups = read_neutral(path)
-    return _checked(meta, groups, path, scale), groups
+    meta = _checked(meta, groups, path, scale)
+    for what, arrays in groups.items():
+        check_weights(arrays, path, what)
+    return meta, groups
 
 
 def read_neutral_meta(path: str | Path, scale: int | None = None) -> dict[str, Any]:

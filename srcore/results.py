@@ -20,7 +20,9 @@ from srcore.metrics import METRICS, present_metrics
 
 # results.csv's columns are these with the metric columns between them (see `columns`).
 LEADING_COLUMNS = ["model", "backend", "run_backend", "dataset", "scale"]
-TRAILING_COLUMNS = ["images", "iterations", "content_loss", "train_seconds", "device", "weights", "command", "date"]
+# precision: what the model trained in (and was scored in, when not fp32); empty in rows from before it existed.
+TRAILING_COLUMNS = ["images", "iterations", "content_loss", "train_seconds", "device", "precision", "weights",
+                    "command", "date"]
 CSV_FORMAT = "{:.4f}"  # a metric value in results.csv
 KEY = ("model", "backend", "run_backend", "dataset", "scale", "weights")
 DATASETS = ("Set5", "Set14", "BSD100")  # the paper's order; other sets follow by name
@@ -82,7 +84,7 @@ def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str
     rows = {_key(r): r for r in read_rows(csv_path)}
     for r in new_rows:
         # A new row keeps the fixed columns and its registered metrics (other keys are not results).
-        r = {k: CSV_FORMAT.format(v) if k in METRICS and isinstance(v, float) else v for k, v in r.items()
+        r = {k: CSV_FORMAT.format(v) if k in METRICS and isinstance(v, float) else csv_safe(v) for k, v in r.items()
              if k in LEADING_COLUMNS or k in TRAILING_COLUMNS or k in METRICS}
         rows[_key(r)] = r
     ordered = sorted(rows.values(), key=_sort_key)
@@ -97,6 +99,25 @@ def _merge_locked(results_dir: Path, csv_path: Path, new_rows: Iterable[dict[str
     return csv_path
 
 
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: strings from checkpoint metadata or a command line that start like a
+    formula (=, +, -, @) get a leading apostrophe (OWASP's advice against CSV injection); numbers stay."""
+    if not isinstance(value, str) or not value or value == "-" or value[0] not in "=+-@\t\r":
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def md_cell(value: Any) -> str:
+    """Text safe inside a generated markdown table cell: no cell separator, line break or HTML comment (which
+    could end the generated block early and break its next regeneration)."""
+    text = " ".join(str(value).split())
+    return text.replace("|", "\\|").replace("<!--", "&lt;!--").replace("-->", "--&gt;")
 
 
 def _sort_key(r: dict[str, Any]) -> tuple:
@@ -127,10 +148,11 @@ def _row_line(r: dict[str, Any], metrics: list[str], commands: list[str]) -> str
         commands.append(command)
     ref = f"[{commands.index(command) + 1}](#commands)" if command else ""
     iterations = f"{r['iterations']} it" if r.get("iterations") not in ("", None) else ""
-    weights = f"`{r['weights']}`" if r.get("weights") else ""
-    return (f"| {r['model']} | {_content_loss(r)} | {r['backend']} | {r['run_backend']} | {iterations} | "
-            f"{_duration(r.get('train_seconds'))} | {r.get('device', '')} | {_metric_cells(r, metrics)} | {weights} "
-            f"| {ref} |")
+    weights = f"`{md_cell(r['weights'])}`" if r.get("weights") else ""
+    cells = [md_cell(r.get(k, "")) for k in ("model", "backend", "run_backend")]
+    return (f"| {cells[0]} | {md_cell(_content_loss(r))} | {cells[1]} | {cells[2]} | {md_cell(iterations)} | "
+            f"{_duration(r.get('train_seconds'))} | {md_cell(r.get('device', ''))} | {_metric_cells(r, metrics)} | "
+            f"{weights} | {ref} |")
 
 
 def _metric_cells(r: dict[str, Any], metrics: list[str], sep: str = " | ") -> str:
@@ -173,7 +195,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         out.append("")
     if commands:
         out += ["### Commands", "", "Each of our rows was printed and merged by one of these:", ""]
-        out += [f"{i}. `{c}`" for i, c in enumerate(commands, 1)]
+        out += [f"{i}. `{md_cell(c).replace('`', chr(39))}`" for i, c in enumerate(commands, 1)]
     return "\n".join(out).rstrip()
 
 

@@ -7,6 +7,7 @@ float32 on the CPU, XLA off; tiny sizes (the conventions under test do not depen
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -213,5 +214,7 @@ def test_multiscale_training(tmp_path: Path) -> None:
                         multiscale=True, tensorboard=False)
     ckpt = train(cfg.validate())
     assert ckpt.is_file()
-    with pytest.raises(UserError, match="lr_x2"):  # data without the other scales: a one-line error
-        train(dataclasses.replace(cfg, data=str(tmp_path / "none"), out=str(tmp_path / "r2")))
+    x4_only = tmp_path / "x4_only"  # data without the other scales: a one-line error naming the missing one
+    shutil.copytree(tmp_path / "data", x4_only, ignore=shutil.ignore_patterns("lr_x2", "lr_x3"))
+    with pytest.raises(UserError, match="lr_x2"):
+        train(dataclasses.replace(cfg, data=str(x4_only), out=str(tmp_path / "r2")))

@@ -111,8 +111,49 @@ def test_save_image_rejects_bad_arrays(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         save_image(tmp_path / "f.png", np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError):
-        save_image(tmp_path / "c.png", np.zeros((4, 4, 4), np.uint8))
+        save_image(tmp_path / "c.png", np.zeros((4, 4, 5), np.uint8))
     assert not list(tmp_path.iterdir())
+
+
+def test_save_image_writes_the_format_its_extension_names(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rgb = _rgb()
+    for name, fmt in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP"), ("a.bmp", "BMP"), ("a.tif", "TIFF")):
+        save_image(tmp_path / name, rgb)
+        with Image.open(tmp_path / name) as im:
+            assert im.format == fmt
+    np.testing.assert_array_equal(load_image(tmp_path / "a.webp"), rgb)  # lossless
+    with pytest.raises(UserError, match="unknown image file extension '.xyz'"):
+        save_image(tmp_path / "a.xyz", rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    with pytest.raises(UserError, match="transparency, which .jpg cannot store"):
+        save_image(tmp_path / "b.jpg", rgba)
+    save_image(tmp_path / "b.png", rgba)
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.mode == "RGBA" and np.asarray(im)[0, 0, 3] == 7
+
+
+def test_exif_orientation_is_applied_and_animations_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from srcore.imageio import read_alpha
+
+    wide = np.zeros((10, 30, 3), np.uint8)
+    wide[:, :5] = 255  # a white band on the left
+    img = Image.fromarray(wide)
+    exif = img.getexif()
+    exif[0x0112] = 6  # the camera was turned: the picture is meant to be seen rotated 90 degrees clockwise
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    upright = load_image(tmp_path / "phone.jpg")
+    assert upright.shape == (30, 10, 3) and upright[:5].mean() > 200  # the band is on top now
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (0, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(UserError, match="animated image .2 frames"):
+        load_image(tmp_path / "anim.gif")
+    rgba = np.dstack([wide, np.full((10, 30), 128, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "t.png")
+    assert read_alpha(tmp_path / "t.png").mean() == 128 and read_alpha(tmp_path / "phone.jpg") is None
 
 
 def test_list_images(tmp_path: Path) -> None:

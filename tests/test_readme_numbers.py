@@ -31,6 +31,8 @@ def test_headline_numbers_are_the_csv_rows() -> None:
             continue  # the paper's rows, quoted
         for dataset, cell in zip(datasets, cells[1:]):
             (row,) = [r for r in match if r["dataset"] == dataset]
-            assert cell == f"{float(row['psnr']):.2f} / {float(row['ssim']):.4f}", (label, dataset)
+            expected = f"{float(row['psnr']):.2f} / {float(row['ssim']):.4f} / {float(row['niqe']):.3f}"
+            assert cell == expected, (label, dataset)
             checked += 1
     assert checked >= 15  # bicubic, two SRResNet and two SRGAN rows, three sets each
+    assert "NIQE ↓" in lines[0]

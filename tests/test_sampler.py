@@ -89,7 +89,8 @@ def test_prepared_source_gives_the_loops_former_batches(model, tiny_data):
     from srcore.data import interpolated_pairs
     from srcore.sampling import make_sampler
 
-    cfg = preset_config("smoke", model, data=str(tiny_data), seed=3)
+    # val_holdout=0: the whole training split, as then (a new run holds validation images out of it by default)
+    cfg = preset_config("smoke", model, data=str(tiny_data), seed=3, val_holdout=0)
     if cfg.interpolating:
         (hr, inputs), scale = interpolated_pairs(cfg.data, "train", cfg.train_scales), 1
     else:

@@ -36,7 +36,9 @@ TORCH_ONLY = {
     "archs/vdsr": {"VDSR"},
     "archs/__init__": set(),
     "losses": {"vgg19_features"},  # torchvision's module indices, built without torchvision's classifier
-    "device": {"amp_dtype", "autocast", "uses_channels_last", "place", "to_tensor", "to_numpy"},  # NCHW, autocast
+    # NCHW; bf16/fp16 through autocast (Keras: dtype policies)
+    "device": {"AUTOCAST_DTYPES", "autocast_dtype", "autocast", "uses_channels_last", "place", "to_tensor",
+               "to_numpy"},
     "checkpoint": {"LoadedCheckpoint", "load_module_state"},  # one .pth holds everything
     "train": set(),
     "inference": set(),
@@ -55,12 +57,14 @@ KERAS_ONLY = {
     # (the --vgg-weights policy itself, KERAS_IMAGENET included, is shared: srcore.vgg_weights)
     "losses": {"CAFFE_MEAN_BGR", "VGG19_NOTOP_FILE", "VGG19_NOTOP_URL", "VGG19_NOTOP_HASH",
                "keras_vgg_cache_path", "vgg_source", "vgg_input", "content_loss"},
-    "device": {"on_gpu", "on_device", "dtype_policy"},  # tf.device strings and Keras dtype policies
+    # tf.device strings and Keras dtype policies (torch: autocast dtypes)
+    "device": {"on_gpu", "on_device", "DTYPE_POLICIES", "policy_name", "dtype_policy"},
     "checkpoint": {"WEIGHTS_SUFFIX", "STATE_SUFFIX", "META_SUFFIX", "CheckpointFiles", "checkpoint_files",
                    "read_state", "assign_state"},  # three files per checkpoint
     # keras.Model.train_step override; torch's Adam and SGD rules
     "train": {"SRGANModel", "TorchAdam", "TorchSGD", "make_optimizer"},
-    "inference": set(),
+    # a generator built under one dtype policy run in another: a clone (torch: autocast around the same module)
+    "inference": {"FLOAT32_LAYERS", "with_precision"},
     "tensorboard": set(),
     # tf.distribute: the replicas' slices and loss share, the replicated step, Keras' synchronized BN
     "distributed": {"sync_batchnorm", "replica_share", "split_batch", "distributed_step"},

@@ -210,7 +210,7 @@ def test_train_step_sets_lr_and_upscaler_keeps_mode(tiny_data: Path, tmp_path: P
 def test_amp_on_cpu_is_ignored_with_a_warning(tiny_data: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     trainer = Trainer(smoke_cfg("srresnet", tiny_data, tmp_path, amp=True))
-    assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()
+    assert trainer.precision == "fp32" and trainer.autocast_dtype is None and not trainer.scaler.is_enabled()
     assert "amp" in capsys.readouterr().err
 
 

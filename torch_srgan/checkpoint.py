@@ -13,7 +13,15 @@ from typing import Any
 
 import torch
 
-from srcore.checkpoint import HDF5_MAGIC, CheckpointError, check_meta, file_magic, meta_from_json, meta_to_json
+from srcore.checkpoint import (
+    HDF5_MAGIC,
+    CheckpointError,
+    check_meta,
+    file_magic,
+    meta_from_json,
+    meta_to_json,
+    weights_error,
+)
 from srcore.fileio import atomic_path
 
 LAST, BEST = "last.pth", "best.pth"
@@ -104,7 +112,14 @@ def _require(data: dict[str, Any], keys: tuple[str, ...], path: str | Path) -> N
 
 
 def load_generator_weights(generator: torch.nn.Module, checkpoint: LoadedCheckpoint) -> None:
-    """Load a loaded checkpoint's generator weights into a model of its architecture."""
+    """Load a loaded checkpoint's generator weights into a model of its architecture (float, finite ones only)."""
+    for key, t in checkpoint["generator"].items():
+        if isinstance(t, torch.Tensor):
+            floating = t.is_floating_point()
+            err = weights_error(checkpoint.path, "generator", str(key), floating,
+                                floating and bool(torch.isfinite(t).all()))
+            if err is not None:
+                raise err
     load_module_state(generator, checkpoint["generator"], checkpoint.path, "generator")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srcore import precision as srcore_precision
 from srcore.checkpoint import cpu_description
 from srcore.errors import UserError
 
@@ -39,11 +40,20 @@ def describe_device(device: torch.device) -> str:
     return cpu_description()
 
 
-def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """The autocast dtype of --amp on `device` (bfloat16 where supported, else float16); None = float32."""
-    if not amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(device: torch.device, precision: str = "fp32", amp: bool = False,
+                      what: str = "--precision") -> str:
+    """What --precision (and the older --amp) means on `device`: "fp32", "bf16" or "fp16" (srcore.precision)."""
+    cuda = device.type == "cuda"
+    return srcore_precision.resolve_precision(precision, cuda=cuda, amp=amp, what=what,
+                                              cuda_bf16=cuda and torch.cuda.is_bf16_supported())
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision; None = float32 (no autocast)."""
+    return AUTOCAST_DTYPES[precision]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

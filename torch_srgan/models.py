@@ -42,7 +42,10 @@ class Discriminator(nn.Module):
             nn.Flatten(), nn.Linear(cin * side * side, 1024), nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(1024, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        hidden = self.classifier[:-1](self.features(x))
+        # The logit layer in float32 under autocast, as Keras' float32 fc2: the losses see an unrounded logit.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.classifier[-1](hidden.float())
 
 
 def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> nn.Module:

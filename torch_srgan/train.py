@@ -5,7 +5,6 @@ The loop itself (sampler, logging, validation, checkpoints, run state) is shared
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,15 @@ from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
 from torch_srgan import checkpoint as torch_checkpoints
-from torch_srgan.device import amp_dtype, autocast, describe_device, place, resolve_device, to_tensor
+from torch_srgan.device import (
+    autocast,
+    autocast_dtype,
+    describe_device,
+    place,
+    resolve_device,
+    resolve_precision,
+    to_tensor,
+)
 from torch_srgan.distributed import any_worker, init_distributed_mode, mean_over_workers
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ADVERSARIAL, ContentLoss
@@ -43,13 +50,14 @@ class Trainer(TrainerCheckpoints):
         self.is_main = self.workers.is_main
         self.shard = (self.workers.rank, self.workers.world)
         self.device_name = describe_device(self.device)  # recorded in every checkpoint
-        self.amp_dtype = amp_dtype(self.device, cfg.amp)
-        if cfg.amp and self.amp_dtype is None:
-            print("warning: --amp only works on CUDA; ignored on CPU", file=sys.stderr)
+        # "auto" (and --amp) resolved on this device and recorded in the config, so the config.json, checkpoints and
+        # log rows of the run say what it computed in and a resume keeps it.
+        cfg.precision = self.precision = resolve_precision(self.device, cfg.precision, cfg.amp)
+        self.autocast_dtype = autocast_dtype(self.precision)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick the fastest kernels
         # Loss scaling is only needed for float16 (bfloat16 has float32's range).
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
 
         torch.manual_seed(cfg.seed)  # reproducible initial weights
         self.generator = place(build_generator(cfg.scale, cfg.arch, **cfg.arch_params),
@@ -104,7 +112,7 @@ class Trainer(TrainerCheckpoints):
         self.generator.train()
         optim_g = self.optimizers["optim_g"]
         if self.discriminator is None:
-            with autocast(self.device, self.amp_dtype):
+            with autocast(self.device, self.autocast_dtype):
                 sr = self.train_g(x)
                 content = self.content_loss(sr, y)
             self._backward_step(content, optim_g)
@@ -114,7 +122,7 @@ class Trainer(TrainerCheckpoints):
 
         d = self.discriminator
         d.train()
-        with autocast(self.device, self.amp_dtype):
+        with autocast(self.device, self.autocast_dtype):
             sr = self.train_g(x)
             real_logits = self.train_d(y)
             fake_logits = self.train_d(sr.detach())
@@ -125,7 +133,7 @@ class Trainer(TrainerCheckpoints):
         # (and it runs unwrapped: there is nothing of D's to average over the workers).
         d.requires_grad_(False)
         try:
-            with autocast(self.device, self.amp_dtype):
+            with autocast(self.device, self.autocast_dtype):
                 gen_logits = d(sr)
                 content = self.content_loss(sr, y)
             # D's real logits from before its update: a relativistic G loss compares with them (no gradient)

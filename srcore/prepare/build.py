@@ -118,7 +118,11 @@ def _process(task: _Task, out: str, crop_size: int, scales: tuple[int, ...]) -> 
     except ImageError as exc:
         return _Result(task, False, reason=f"unreadable ({exc.reason})")
     h, w = arr.shape[:2]
-    if task.crop:
+    if task.crop and crop_size == 0:  # --crop-size 0: the whole image (RGB), for random crops when training
+        if min(h, w) < 4 * max(scales):
+            return _Result(task, False, reason=f"{w}x{h} is too small for x{max(scales)}")
+        hr = arr
+    elif task.crop:
         if h < crop_size or w < crop_size:
             return _Result(task, False, reason=f"{w}x{h} is smaller than the {crop_size}x{crop_size} crop")
         top, left = center_crop_box(h, w, crop_size)
@@ -162,8 +166,9 @@ def _check_options(scales: Sequence[int], crop_size: int, workers: int | None) -
         raise UserError(f"scales must be integers from {ALLOWED_SCALES}, got {scales!r}") from None
     if not scale_t or any(s not in ALLOWED_SCALES for s in scale_t):
         raise UserError(f"scales must be chosen from {ALLOWED_SCALES}, got {tuple(scales)}")
-    if int(crop_size) != crop_size or crop_size < 4 * max(scale_t):
-        raise UserError(f"crop size must be an integer >= {4 * max(scale_t)} for x{max(scale_t)}, got {crop_size}")
+    if int(crop_size) != crop_size or (crop_size != 0 and crop_size < 4 * max(scale_t)):
+        raise UserError(f"crop size must be an integer >= {4 * max(scale_t)} for x{max(scale_t)}, or 0 (whole "
+                        f"images), got {crop_size}")
     n = (os.cpu_count() or 1) if workers is None else int(workers)
     if n < 1:
         raise UserError(f"workers must be >= 1, got {workers}")

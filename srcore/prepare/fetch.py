@@ -21,8 +21,13 @@ from srcore.imageio import IMAGE_EXTENSIONS
 from srcore.prepare.messages import _say, _warn
 from srcore.prepare.sources import _EXPECTED, SPLITS
 
-BSR_URL = "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
+BSR_URL = "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
 TARBALL_NAME = "BSR_bsds500.tgz"
+# The official archive, pinned: 70,763,455 bytes (the size several public loaders check, e.g. tensorpack's
+# dataflow/dataset/bsds500.py) and this SHA-256 (as pinned by a public byte-verified fetch script). A download
+# from BSR_URL that differs is refused: plain mirrors and redirects can serve anything.
+BSR_SHA256 = "97e49d31764f3912f0c4122707d53062ac9e783ba0f095e447a4d53c1a41af8e"
+BSR_BYTES = 70_763_455
 
 
 def _one_line(exc: object) -> str:
@@ -131,9 +136,11 @@ def download_bsr(dest_dir: str | Path, url: str | None = None, quiet: bool = Fal
     dest_dir = Path(dest_dir)
     dest = dest_dir / TARBALL_NAME
     by_hand = f"download {TARBALL_NAME} by hand (from that address or a mirror) and pass --source /path/to/it"
+    pinned = url == BSR_URL  # another --url is the user's own choice of archive
     if dest.is_file():
         try:
             sha = check_tarball(dest)
+            _check_pinned(dest, sha, pinned)
             _say(f"using earlier download {dest} (sha256 {sha})", quiet)
             return dest, sha
         except UserError as exc:
@@ -163,6 +170,18 @@ def download_bsr(dest_dir: str | Path, url: str | None = None, quiet: bool = Fal
     except UserError:
         part.unlink(missing_ok=True)
         raise UserError(f"the download from {url} is not a valid {TARBALL_NAME}; {by_hand}") from None
+    try:
+        _check_pinned(part, sha, pinned)
+    except UserError as exc:
+        part.unlink(missing_ok=True)
+        raise UserError(f"{exc}; {by_hand}") from None
     os.replace(part, dest)
     _say(f"downloaded {dest} ({size} bytes, sha256 {sha})", quiet)
     return dest, sha
+
+
+def _check_pinned(path: Path, sha: str, pinned: bool) -> None:
+    """UserError unless the official archive's size and SHA-256 (when `pinned`: downloaded from BSR_URL)."""
+    if pinned and (sha != BSR_SHA256 or path.stat().st_size != BSR_BYTES):
+        raise UserError(f"{path} is not the official {TARBALL_NAME} (sha256 {sha}, {path.stat().st_size} bytes; "
+                        f"expected {BSR_SHA256}, {BSR_BYTES} bytes)")

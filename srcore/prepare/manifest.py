@@ -26,7 +26,7 @@ def read_manifest(out: str | Path) -> dict | None:
     """The manifest of `out` if it exists and parses (complete or not), else None."""
     try:
         data = json.loads(_manifest_path(Path(out)).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return None

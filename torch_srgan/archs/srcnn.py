@@ -24,4 +24,4 @@ class SRCNN(nn.Module):
         self.layers = conv_stack(srcnn_layers(channels, kernels), lambda w: nn.init.normal_(w, std=1e-3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 2.0 * run_stack(self.layers, x) - 1.0
+        return 2.0 * run_stack(self.layers, x).float() - 1.0  # float32 output under autocast, as in Keras

@@ -57,4 +57,5 @@ class SRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head_act(self.head_conv(x))
         body = self.body_bn(self.body_conv(self.blocks(head))) + head
-        return torch.tanh(self.tail_conv(self.upsample(body)))
+        # tanh in float32 under autocast, as Keras' float32 output layer: the losses see the unrounded image
+        return torch.tanh(self.tail_conv(self.upsample(body)).float())

@@ -21,4 +21,4 @@ class VDSR(nn.Module):
                                  lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 2.0 * (x + run_stack(self.layers, x)) - 1.0
+        return 2.0 * (x + run_stack(self.layers, x).float()) - 1.0  # float32 output under autocast, as in Keras
