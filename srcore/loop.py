@@ -239,7 +239,8 @@ class PhaseLoop:
 
     def start(self, resume: Path | None) -> None:
         """Continue from checkpoint `resume`, or start afresh (the adversarial phase from `cfg.pretrained`)."""
-        if Path(self.cfg.out).is_dir():
+        # One worker cleans up (several share the folder: another's temporary file may be a save in progress).
+        if self.trainer.is_main and Path(self.cfg.out).is_dir():
             for tmp in remove_stale_temporaries(self.cfg.out):  # left by a save that a kill interrupted
                 print(f"removed {tmp.name}, left by an interrupted save", file=sys.stderr)
         if resume is not None:
