@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--data-png", default=str(PNG_DIR), metavar="DIR",
                       help=f"a folder of PNGs for the throughput rows (default {PNG_DIR})")
     data.add_argument("--data-batches", type=int, default=50, metavar="N", help="batches per throughput figure")
-    data.add_argument("--data-steps", type=int, default=8, metavar="N", help="fed (and bare) steps per loop figure")
+    data.add_argument("--data-steps", type=int, default=12, metavar="N",
+                      help="fed (and bare) steps per loop figure, in alternating blocks of 4 (default 12)")
     data.add_argument("--data-repeats", type=int, default=3, metavar="N",
                       help="each data figure from this many fresh processes (min / median)")
     data.add_argument("--data-images", nargs=2, type=int, default=MEMORY_SIZES, metavar=("FEW", "MANY"),

@@ -140,51 +140,53 @@ def _thread_cpu_seconds(name: str) -> float:
 
 def measure_loop(spec: dict) -> dict:
     """The step's rate fed by the folder source through the loop's Prefetcher, and the bare step's on batches of the
-    same source made beforehand (half of its steps before, half after the fed ones); and the data's share of the CPU
-    the fed steps used (the data workers' and the Prefetcher thread's CPU time over all of it): the loss to expect
-    where the step has every core and nothing else runs.
+    same source made beforehand, in alternating blocks (a drift of the machine's load falls on both); and the data's
+    share of the CPU the fed steps used (the data workers' and the Prefetcher thread's CPU time over all of it): the
+    loss to expect where the step has every core and nothing else runs.
 
-    The bare steps use distinct real batches, not one batch repeated: on this CPU, the step on a repeated batch was
-    about 1.5x slower than on changing ones, which made the fed steps look faster than the bare ones."""
+    The read-ahead is bounded, so the data pipeline makes a batch only when one is taken: while a bare block runs it
+    is idle, except for the batch replacing the fed block's last one, made during the bare block's first step, which
+    is not timed. The bare steps use distinct real batches, not one batch repeated: on this CPU, the step on a
+    repeated batch was about 1.5x slower than on changing ones, which made the fed steps look faster."""
     from srcore.loop import Prefetcher
     from srcore.sampling import make_sampler
 
     cfg = _config(spec, backend=spec["backend"], device=spec["device"], vgg_weights="random", val_holdout=0)
     trainer = _trainer(spec, cfg)
     sampler = make_sampler(cfg)
-    steps, lead = spec["steps"], 3  # lead: steps to fill the read-ahead (a batch costs far less than a step)
+    steps, block, lead = spec["steps"], 4, 3  # lead: steps to fill the read-ahead (a batch costs far less than a step)
+    rounds = -(-steps // block)
+    t_bare = t_fed = w = f = m = 0.0
     try:
-        made = [sampler.batch(1_000_000 + i, trainer.shard) for i in range(steps + 2)]  # the bare steps' batches
+        made = [sampler.batch(1_000_000 + i, trainer.shard) for i in range(block + 1)]  # the bare steps' batches
         pids, step = _pids(sampler), 0
 
-        def bare(n: int) -> float:
+        def timed(batch: tuple[np.ndarray, np.ndarray]) -> float:
             nonlocal step
             t0 = time.perf_counter()
-            for _ in range(n):
-                trainer.train_batch(*made[step % len(made)], step=step)
-                step += 1
+            trainer.train_batch(*batch, step=step)
+            step += 1
             return time.perf_counter() - t0
 
-        bare(2)  # warm-up
-        t_bare = bare(steps // 2)
+        for batch in made[:2]:  # warm-up
+            timed(batch)
         # More batches than used: the Prefetcher's thread still runs (blocked ahead) when its CPU time is read.
-        with Prefetcher(sampler, 0, lead + 2 * steps + 10, shard=trainer.shard) as batches:
+        with Prefetcher(sampler, 0, lead + rounds * block + 10, shard=trainer.shard) as batches:
             for _ in range(lead):
-                trainer.train_batch(*next(batches), step=step)
-                step += 1
-            w0, f0, m0 = cpu_seconds(pids), _thread_cpu_seconds(PREFETCH_THREAD), time.process_time()
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                trainer.train_batch(*next(batches), step=step)
-                step += 1
-            t_fed = time.perf_counter() - t0
-            # workers' and Prefetcher thread's CPU (data) over all the CPU the fed steps used (this process's too)
-            w, f, m = cpu_seconds(pids) - w0, _thread_cpu_seconds(PREFETCH_THREAD) - f0, time.process_time() - m0
-        t_bare += bare(steps - steps // 2)
+                timed(next(batches))
+            for _ in range(rounds):
+                timed(made[0])  # the fed block's last batch is replaced meanwhile: not counted
+                t_bare += sum(timed(b) for b in made[1:])
+                w0, f0, m0 = cpu_seconds(pids), _thread_cpu_seconds(PREFETCH_THREAD), time.process_time()
+                t_fed += sum(timed(next(batches)) for _ in range(block))
+                w += cpu_seconds(pids) - w0
+                f += _thread_cpu_seconds(PREFETCH_THREAD) - f0
+                m += time.process_time() - m0
     finally:
         sampler.close()
-    b = cfg.batch_size
-    bare_rate, fed_rate = b * steps / t_bare, b * steps / t_fed
+    samples = cfg.batch_size * rounds * block
+    bare_rate, fed_rate = samples / t_bare, samples / t_fed
+    # workers' and Prefetcher thread's CPU (data) over all the CPU the fed steps used (this process's too)
     return {"bare": bare_rate, "fed": fed_rate, "loss": 1 - fed_rate / bare_rate, "streamed": bool(pids),
             "data_share": (w + f) / (m + w) if m + w > 0 else float("nan")}
 
@@ -353,12 +355,14 @@ def _section(args: Any, throughput: list, memory: list, loop: list, started: str
         lines.append(f"| {count} | {_workers_label(workers)}{kind} | {_span(runs, 'main_mb')} MB | {each} | "
                      f"{_span(runs, 'total_mb')} MB | {ratio:.2f}x |")
     lines += ["", f"Loop: the {backend} SRResNet step (batch {b}, {p}x{p}, {args.device or 'default device'}) fed by "
-              f"the folder source of the JPEGs through the loop's Prefetcher ({args.data_steps} steps after the "
-              "read-ahead is full), and the bare step in the same process on as many batches of the same source made "
-              "beforehand (half its steps before, half after; distinct batches: one batch repeated made the step "
-              "about 1.5x slower here). Lost to data: 1 - fed / bare, which other processes' load makes noisy; "
-              "data's CPU share: the data workers' and the Prefetcher thread's CPU time over all the CPU time of the "
-              "fed steps, the loss to expect where the step has every core to itself.", "",
+              f"the folder source of the JPEGs through the loop's Prefetcher, and the bare step in the same process on "
+              f"batches of the same source made beforehand, {args.data_steps} steps each in alternating blocks of 4 "
+              "(the data pipeline only makes a batch when one is taken, so it idles in the bare blocks; their first "
+              "step, which may overlap the last fed batch's replacement, is not counted). Distinct bare batches: one "
+              "batch repeated made the step about 1.5x slower here. Lost to data: 1 - fed / bare, which other "
+              "processes' load makes noisy; data's CPU share: the data workers' and the Prefetcher thread's CPU time "
+              "over all the CPU time of the fed steps, the loss to expect where the step has every core to itself.",
+              "",
               "| data workers | bare step samples/s | fed by data samples/s | lost to data | data's CPU share |",
               "|---|---|---|---|---|"]
     for workers, runs in loop:
@@ -387,10 +391,17 @@ def _goals(throughput: list, memory: list, loop: list, base: dict[int, float], f
                    f"on one core: {per:.0f} per CPU-second ({wall:.0f}/s wall-clock on the shared machine), "
                    f"{'met' if per >= GOALS['worker'] else 'missed'}")
     for workers, runs in loop:
+        if "error" in runs[0]:
+            continue
         loss, share = _median(runs, "loss"), _median(runs, "data_share")
+        spread = max(r["loss"] for r in runs) - min(r["loss"] for r in runs)
+        verdict = "met" if loss < GOALS["loop"] else "missed"
+        if loss >= GOALS["loop"] and share < GOALS["loop"] and spread > GOALS["loop"]:
+            verdict = (f"not resolved by the wall clock here (its runs spread over {100 * spread:.0f} points: other "
+                       "processes' load); met by the CPU share")
         out.append(f"- the loop loses < {100 * GOALS['loop']:.0f}% of the bare step's rate to data "
-                   f"(--data-workers {_workers_label(workers)}): {100 * loss:.1f}% measured, data's CPU share "
-                   f"{100 * share:.1f}%: {'met' if loss < GOALS['loop'] else 'missed'}")
+                   f"(--data-workers {_workers_label(workers)}): {100 * loss:.1f}% measured (median), data's CPU "
+                   f"share {100 * share:.1f}%: {verdict}")
     return out
 
 
