@@ -14,7 +14,7 @@ config file, a checkpoint's metadata).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from srcore.errors import UserError
@@ -76,7 +76,3 @@ class Registry(Generic[T]):
     def values(self) -> list[T]:
         return list(self._entries.values())
 
-
-def implementations(what: str) -> Registry[Callable[..., Any]]:
-    """A backend's registry of implementations keyed like a spec registry (`what`: e.g. "torch architecture")."""
-    return Registry(what)
