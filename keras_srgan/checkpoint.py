@@ -191,6 +191,11 @@ def load_training_state(checkpoint: CheckpointFiles, discriminator: keras.Model 
         assign_state(state, name, variables, checkpoint.state)
 
 
+def has_state(checkpoint: CheckpointFiles, name: str) -> bool:
+    """Whether a checkpoint's training state holds `name` (e.g. "optim_d", or "generator_train" with --ema)."""
+    return f"{name}.paths" in read_state(checkpoint)
+
+
 def read_state(files: CheckpointFiles) -> dict[str, np.ndarray]:
     """The training-state arrays of a checkpoint (validated by load_checkpoint(need_state=True))."""
     try:

@@ -16,7 +16,7 @@ from keras import layers
 
 from keras_srgan.archs import GENERATORS
 from keras_srgan.layers import bn
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages
+from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs
 
 
 def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> keras.Model:
@@ -24,6 +24,22 @@ def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> ke
     given, each checked: a one-line UserError for a bad one)."""
     spec = ARCHS.get(arch)
     return GENERATORS.get(arch)(scale=scale, **spec.check_params(params))
+
+
+def init_subpixel(generator: keras.Model, scale: int, arch: str, mode: str, **params: Any) -> None:
+    """Initialise the sub-pixel convolutions (TrainConfig.subpixel_init): "icnr" (Aitken et al. 2017) makes the
+    r^2 outputs of each channel's group equal, so each pixel shuffle starts as nearest-neighbour upsampling and the
+    untrained generator draws no grid; "plain" keeps the framework's initialisation. depth_to_space reads output
+    channel k * C + c as sub-pixel k of channel c: the first C outputs are repeated r^2 times."""
+    if mode == "plain":
+        return
+    for entry in subpixel_convs(arch, scale, params):
+        r2 = entry.info[0] ** 2
+        layer = generator.get_layer(entry.keras)
+        kernel, bias = (np.asarray(v.numpy()) for v in (layer.kernel, layer.bias))
+        c = kernel.shape[-1] // r2
+        layer.kernel.assign(np.tile(kernel[..., :c], (1, 1, 1, r2)))
+        layer.bias.assign(np.tile(bias[:c], r2))
 
 
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:

@@ -38,9 +38,9 @@ from keras_srgan.distributed import (
 )
 from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ADVERSARIAL, ContentLoss
-from keras_srgan.models import build_discriminator, build_generator
+from keras_srgan.models import build_discriminator, build_generator, init_subpixel
 from keras_srgan.tensorboard import TensorBoardWriter
-from srcore.config import TrainConfig, lr_at
+from srcore.config import TrainConfig, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -237,6 +237,7 @@ class Trainer(TrainerCheckpoints):
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope, on_device(self.device), dtype_policy(policy_name(self.precision)):
             self.generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
+            init_subpixel(self.generator, cfg.scale, cfg.arch, cfg.subpixel_init, **cfg.arch_params)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
             if cfg.sync_bn:
@@ -253,7 +254,15 @@ class Trainer(TrainerCheckpoints):
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight, cfg.clip,
                                     gan_loss=ADVERSARIAL.get(cfg.gan_loss), name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
-        self._upscaler: Upscaler | None = None
+            # --ema: the average, a float32 copy that no optimizer touches (srcore.loop.TrainerCheckpoints saves
+            # it); built last, so the other models' initial weights are those of a run without it.
+            self.ema_generator = None
+            if cfg.ema:
+                with dtype_policy("float32"):
+                    self.ema_generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
+                self.ema_generator.set_weights(self.generator.get_weights())
+        self._ema_update: Any = None  # the compiled average update (--ema)
+        self._upscalers: dict[int, Upscaler] = {}  # by the (id of the) model they run
         self._replicated_step: Any = None  # the compiled step over the replicas (several replicas)
 
     @property
@@ -277,6 +286,30 @@ class Trainer(TrainerCheckpoints):
                 parts[f"{name}_loss_scale"] = [v for v in opt.variables if v.path not in own]
         return parts
 
+    def trained_weights(self) -> list[Any]:
+        return list(self.generator.weights)
+
+    def reset_ema(self) -> None:
+        if self.ema_generator is not None:
+            self.ema_generator.set_weights(self.generator.get_weights())
+
+    def _update_ema(self, step: int) -> None:
+        """The average after step `step`'s update: e + (1 - d) (w - e) for every weight and BatchNorm statistic
+        (as the torch backend), in one compiled function."""
+        if self.ema_generator is None:
+            return
+        if self._ema_update is None:
+            pairs = list(zip(self.ema_generator.weights, self.generator.weights))
+
+            @tf.function
+            def update(keep: tf.Tensor) -> None:
+                for e, w in pairs:
+                    e.assign(e + (1.0 - keep) * (tf.cast(w, e.dtype) - e))
+
+            self._ema_update = update
+        with on_device(self.device):
+            self._ema_update(tf.constant(ema_decay_at(self.cfg.ema, step), tf.float32))
+
     def set_learning_rate(self, step: int) -> float:
         # Assign (never rebind): the compiled step reads the optimizer's learning-rate variable.
         value = lr_at(self.cfg, step)
@@ -294,21 +327,24 @@ class Trainer(TrainerCheckpoints):
             if self._replicated_step is None:
                 self._replicated_step = distributed_step(self.workers, self.model.train_step)
             logs = self._replicated_step(split_batch(self.workers, lr, hr))
+        self._update_ema(int(step))
         return {k: float(v) for k, v in logs.items()}
 
     def agree(self, flag: bool) -> bool:
         """True on every worker when `flag` is True on any; with one worker, `flag` itself."""
         return any_worker(flag, self.workers)
 
-    def upscaler(self) -> Upscaler:
-        """The current generator as an upscaler (inference mode); one compiled function, reused.
+    def upscaler(self, averaged: bool = True) -> Upscaler:
+        """The current generator as an upscaler (inference mode); one compiled function each, reused. `averaged`:
+        the weights' average with --ema (what is saved), else the weights being trained.
 
         Validation runs in float32 whatever the training precision (as in the torch backend), so a bf16 run's
         validation values measure its weights, comparable with a float32 run's: under a mixed policy a float32
         twin of the generator runs, given the current weights at every call (a copy of a few MB)."""
-        if self._upscaler is None:
-            generator, refresh = self.generator, None
-            if self.precision != "fp32":
+        source = self.shipped_generator if averaged else self.generator
+        if id(source) not in self._upscalers:
+            generator, refresh = source, None
+            if source.dtype_policy.name != "float32":  # (the average is float32 already)
                 cfg = self.cfg
                 with on_device(self.device), dtype_policy("float32"):
                     generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
@@ -317,11 +353,11 @@ class Trainer(TrainerCheckpoints):
 
             def upscale(lr: np.ndarray) -> np.ndarray:
                 if refresh is not None:
-                    refresh.set_weights(self.generator.get_weights())
+                    refresh.set_weights(source.get_weights())
                 return run(lr)
 
-            self._upscaler = for_arch(upscale, self.cfg.arch, self.cfg.scale)
-        return self._upscaler
+            self._upscalers[id(source)] = for_arch(upscale, self.cfg.arch, self.cfg.scale)
+        return self._upscalers[id(source)]
 
 
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:

@@ -181,6 +181,13 @@ def upsample_factors(scale: int) -> tuple[int, ...]:
     return _UPSAMPLE_FACTORS[scale]
 
 
+def subpixel_convs(arch: str, scale: int, params: Mapping[str, Any]) -> list[Entry]:
+    """The convolutions of a generator that feed a pixel shuffle (layout kind "conv_ps", info (r,)): what ICNR
+    initialises (TrainConfig.subpixel_init); none for an interpolating network."""
+    spec = ARCHS.get(arch)
+    return [e for e in spec.layout(scale, spec.check_params(params)) if e.kind == "conv_ps"]
+
+
 def meta_arch(meta: Mapping[str, Any], where: str = "checkpoint") -> tuple[ArchSpec, dict[str, Any]]:
     """(spec, checked parameters) of a checkpoint's generator, from its metadata (older ones have no arch name:
     srresnet). An unknown architecture or a bad parameter is a one-line UserError naming `where`."""

@@ -29,6 +29,7 @@ BACKENDS = ("torch", "keras")
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "sse")
 SCHEDULES = ("constant", "step", "cosine", "staircase")
 OPTIMIZERS = ("adam", "sgd")
+SUBPIXEL_INITS = ("icnr", "plain")  # TrainConfig.subpixel_init
 
 # What --resume may do with an option: FIXED options change what the run computes (given again, they must
 # equal the recorded value); CHANGE ones are applied to every phase; LAST_PHASE / FIRST_PHASE to the last phase,
@@ -75,7 +76,8 @@ class TrainConfig:
                        cli=False)
     phase: str = option("supervised", "supervised (content loss only) or adversarial (with the discriminator); "
                         "set by --model", resume=INTERNAL, cli=False, choices=PHASES)
-    preset: str = option("quick", "paper: the paper's schedule; quick: about one CPU-hour; smoke: seconds",
+    preset: str = option("quick", "paper: the paper's schedule; quick: about one CPU-hour; long: the shipped "
+                         "SRResNet's and SRGAN's CPU recipe, several sessions (README); smoke: seconds",
                          choices=lambda: tuple(PRESETS), group=_MAIN)
     scale: int = option(4, "upscaling factor", choices=SCALES)
     # The architecture's own parameters (its ArchSpec.params, e.g. srresnet's blocks and channels),
@@ -116,6 +118,15 @@ class TrainConfig:
         "preprocessing, NOT comparable with torch). 'random' is for smoke tests only and makes the perceptual "
         "loss meaningless", resume=CHANGE, metavar="PATH|keras-imagenet|random")
     seed: int = option(0, "seed of the initial weights and of every batch", minimum=0)
+    # Old runs' configs lack the next two: from_dict gives them what those runs did (plain, no average).
+    subpixel_init: str = option("icnr", "initial weights of the sub-pixel convolutions: icnr: each group of r^2 "
+                                "sub-pixel outputs starts equal (nearest-neighbour upsampling), so the untrained "
+                                "generator draws no grid (Aitken et al. 2017); plain: the framework's default, as "
+                                "in the paper", choices=SUBPIXEL_INITS)
+    ema: float = option(0.0, "keep an exponential moving average of the generator's weights with this decay (e.g. "
+                        "0.999; 0: none); validation, `best`, `last` and the weights a checkpoint gives test.py "
+                        "are the average's. It only reads the weights, so --resume may turn it on (the average "
+                        "starts there) or off", resume=CHANGE, minimum=0, metavar="DECAY")
     val_every: int = option(500, "validate every N iterations", resume=CHANGE, minimum=1)
     val_images: int = option(0, "val crops used for validation (0 = all)", resume=CHANGE, minimum=0)
     best_metric: str = option("psnr", "the validation metric that chooses the `best` checkpoint",
@@ -206,6 +217,8 @@ class TrainConfig:
         if "phase" not in values and d.get("model") in MODELS:  # written before the arch/phase split
             m = MODELS.get(d["model"])
             values["arch"], values["phase"] = m.arch, m.phase
+        if "subpixel_init" not in values:  # written before ICNR: the framework's default initialisation
+            values["subpixel_init"] = "plain"
         if "val_holdout" not in values:  # written before validation moved off BSD100: keep its validation set
             values["val_holdout"] = 0
         if "arch_params" not in values and values.get("arch", "srresnet") in ARCHS:
@@ -273,6 +286,7 @@ class TrainConfig:
             ((self.patch_size % self.scale == 0 or self.interpolating) and self.patch_size >= self.scale,
              f"--patch-size must be a positive multiple of the scale {self.scale}, got {self.patch_size}"),
             (self.momentum < 1, "--momentum must be in [0, 1)"),
+            (self.ema < 1, f"--ema must be a decay in [0, 1) (0: no average; e.g. 0.999), got {self.ema}"),
             (not self.multiscale or self.interpolating,
              "--multiscale trains a network on bicubic-upscaled inputs of several scales: "
              f"{' or '.join(a.name for a in ARCHS.values() if a.interpolating)} only"),
@@ -342,9 +356,16 @@ def config_fields() -> list[dataclasses.Field]:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(batch_size=16, patch_size=96, val_every=5000, save_every=5000, log_every=100, val_images=0),
     "quick": dict(batch_size=16, patch_size=96, val_every=250, save_every=250, log_every=10, val_images=20),
+    # "long": the CPU recipe of the shipped SRResNet (srcore/archs/srresnet.py: its schedule), bf16 where the CPU has
+    # it; train it on whole images (prepare_bsd500.py --crop-size 0) with held-out validation (README).
+    "long": dict(batch_size=16, patch_size=96, val_every=1000, save_every=500, log_every=50, val_images=20,
+                 precision="auto"),
     "smoke": dict(disc_channels=8, batch_size=2, patch_size=32, val_every=2, save_every=2, log_every=1,
                   val_images=2),
 }
+
+
+MODEL_PRESETS = ("long",)  # presets only the models that define them in their ModelSpec.presets have
 
 
 def preset_values(preset: str, model: str) -> dict[str, Any]:
@@ -352,6 +373,9 @@ def preset_values(preset: str, model: str) -> dict[str, Any]:
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     spec = MODELS.get(model)
+    if preset in MODEL_PRESETS and preset not in spec.presets:
+        having = [m.name for m in MODELS.values() if preset in m.presets]
+        raise UserError(f"--preset {preset} is a recipe of {' and '.join(having)} only, not of {model}")
     return {**PRESETS[preset], **spec.presets.get(preset, {})}
 
 
@@ -371,6 +395,13 @@ def preset_config(preset: str, model: str, **overrides: Any) -> TrainConfig:
                             f"{', '.join('--' + p.name for p in spec.params)})")
         params[key] = values.pop(key)
     return TrainConfig(**values, arch_params=params)
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """The weight of the average at 0-based `step`'s update: `decay`, lower over the first updates
+    ((1 + step) / (10 + step)) so that the average soon forgets the random initial weights. A pure function of
+    the step, as the learning rate, so a resumed run averages exactly as an uninterrupted one."""
+    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

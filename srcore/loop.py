@@ -44,6 +44,7 @@ from srcore.sampling import (
 )
 
 LOG_FILE = "log.jsonl"
+TRAINED_GENERATOR = "generator_train"  # with --ema: the checkpoint entry of the weights being trained
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"  # inside the phase folder
 VAL_IMAGES_LOGGED = 3  # SR validation crops sent to image-capable writers (TensorBoard) at every validation
@@ -77,7 +78,7 @@ class Trainer(Protocol):
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]: ...
     def agree(self, flag: bool) -> bool: ...
-    def upscaler(self) -> Upscaler: ...
+    def upscaler(self, averaged: bool = True) -> Upscaler: ...
     def save(self, path: str | Path, state: RunState) -> Path: ...
     def restore(self, path: str | Path) -> RunState: ...
     def load_pretrained(self, path: str | Path) -> dict[str, Any]: ...
@@ -331,8 +332,13 @@ class PhaseLoop:
         state, metric = self.state, self.cfg.best_metric
         values, images = validate(self.trainer.upscaler(), self.val_hr, self.val_lr, self.cfg.scale,
                                   keep=VAL_IMAGES_LOGGED, metrics=validation_metrics(self.cfg))
+        logged = {f"val_{name}": value for name, value in values.items()}
+        if getattr(self.trainer, "ema_generator", None) is not None:  # what the average adds: the trained weights'
+            raw, _ = validate(self.trainer.upscaler(averaged=False), self.val_hr, self.val_lr, self.cfg.scale,
+                              keep=0, metrics=("psnr",))
+            logged["val_psnr_trained"] = raw["psnr"]
         self._tick()
-        self._log(state.iteration, {f"val_{name}": value for name, value in values.items()})
+        self._log(state.iteration, logged)
         for w in self.writers:
             w.write_images(state.iteration, {f"val_sr_{i}": im for i, im in enumerate(images)})
         # A run resumed with another best_metric has no best of this one yet (state.best is None): it starts afresh.
@@ -396,33 +402,68 @@ class CheckpointIO(Protocol):
                         need_state: bool = False) -> tuple[dict[str, Any], Any]: ...
     def load_generator_weights(self, generator: Any, checkpoint: Any) -> None: ...
     def load_training_state(self, checkpoint: Any, discriminator: Any, optimizers: dict[str, Any]) -> None: ...
+    def has_state(self, checkpoint: Any, name: str) -> bool: ...
 
 
 class TrainerCheckpoints:
     """`Trainer.save`, `restore` and `load_pretrained`, the same in both backends: a backend's Trainer inherits
     them and provides its checkpoint module (`checkpoints`), `cfg`, `device_name`, `generator`, `discriminator`
-    (None in a supervised phase) and `optimizer_state()` (what a resume restores besides the models)."""
+    (None in a supervised phase) and `optimizer_state()` (what a resume restores besides the models).
+
+    With --ema, `ema_generator` holds the average of the generator's weights: a checkpoint's generator weights
+    (what test.py, --pretrained and conversion read) are the average's, and the weights being trained are saved
+    beside the optimizers as "generator_train", which a resume restores. The average only reads the weights, so
+    a resume may turn it on (it starts from the weights of that moment) or off (the average is dropped).
+    """
 
     checkpoints: ClassVar[CheckpointIO]
     cfg: TrainConfig
     device_name: str  # recorded in every checkpoint
     generator: Any
     discriminator: Any
+    ema_generator: Any = None  # the weights' moving average (--ema), None without
+
+    @property
+    def shipped_generator(self) -> Any:
+        """The generator that is validated and saved as the checkpoint's: the average with --ema, else itself."""
+        return self.generator if self.ema_generator is None else self.ema_generator
 
     def optimizer_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def trained_weights(self) -> Any:
+        """The generator's weights as the checkpoint module saves optimizer state (a backend's)."""
+        raise NotImplementedError
+
+    def reset_ema(self) -> None:
+        """Start the average from the generator's current weights (a backend's; nothing without --ema)."""
+        raise NotImplementedError
+
+    def _training_state(self, averaged: bool) -> dict[str, Any]:
+        state = self.optimizer_state()
+        if averaged:
+            state[TRAINED_GENERATOR] = self.trained_weights()
+        return state
+
     def save(self, path: str | Path, state: RunState) -> Path:
         """Write a checkpoint of the full training state at run state `state`."""
         meta = make_meta(self.cfg, state, self.device_name)
-        return self.checkpoints.save_checkpoint(path, meta, self.generator, self.discriminator, self.optimizer_state())
+        return self.checkpoints.save_checkpoint(path, meta, self.shipped_generator, self.discriminator,
+                                                self._training_state(self.ema_generator is not None))
 
     def restore(self, path: str | Path) -> RunState:
         """Load the full training state (G, D, optimizers) of a checkpoint of this phase; returns its run state."""
         meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale, need_state=True)
         check_resumable(meta, self.cfg, path)
-        self.checkpoints.load_generator_weights(self.generator, contents)
-        self.checkpoints.load_training_state(contents, self.discriminator, self.optimizer_state())
+        averaged = self.checkpoints.has_state(contents, TRAINED_GENERATOR)  # its generator is an average
+        if not averaged:
+            self.checkpoints.load_generator_weights(self.generator, contents)
+        elif self.ema_generator is not None:
+            self.checkpoints.load_generator_weights(self.ema_generator, contents)
+        # (an average that this resume turned off is dropped: the weights being trained are generator_train)
+        self.checkpoints.load_training_state(contents, self.discriminator, self._training_state(averaged))
+        if not averaged:
+            self.reset_ema()  # turned on at this resume: the average starts here
         return RunState.from_meta(meta)
 
     def load_pretrained(self, path: str | Path) -> dict[str, Any]:
@@ -430,6 +471,7 @@ class TrainerCheckpoints:
         meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale)
         check_pretrained(meta, self.cfg, path)
         self.checkpoints.load_generator_weights(self.generator, contents)
+        self.reset_ema()
         return meta
 
 

@@ -210,3 +210,46 @@ metric("niqe", higher_is_better=False, fmt="{:.3f}", title="NIQE", reference=Fal
 metric("lpips", higher_is_better=False, fmt="{:.4f}", title="LPIPS",
        description="learned perceptual distance to the HR image (Zhang et al. 2018, AlexNet, v0.1 heads)")(
     lpips_metric)
+
+
+# The period of the sub-pixel grid of a x4 generator (two x2 pixel shuffles, or one x4): a checkerboard artefact
+# repeats every GRID_PERIOD output pixels (Odena et al. 2016; Aitken et al. 2017).
+GRID_PERIOD = 4
+
+
+def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIOD) -> np.ndarray:
+    """The mean high-pass residual of the evaluation channel (Y, 0..255) at each pixel phase (y mod period,
+    x mod period): a (period, period) array, zero for an image without a period-`period` pattern.
+
+    High-pass: the channel minus a separable low-pass whose response is zero at every harmonic of the period
+    (for period 4: taps [.5, 1, 1, 1, .5] / 4), so a periodic pattern passes whole while smooth content and the
+    image's mean do not; the phases are counted from the image's origin, before `crop_border` is removed."""
+    y = to_eval_channel(img)
+    taps = np.ones(period + 1)
+    taps[0] = taps[-1] = 0.5
+    taps /= period
+    r = period // 2
+    pad = np.pad(y, r, mode="reflect")
+    rows = sum(t * pad[k:k + y.shape[0], :] for k, t in enumerate(taps))
+    low = sum(t * rows[:, k:k + y.shape[1]] for k, t in enumerate(taps))
+    high = y - low
+    b = crop_border + r  # the reflected border is not the image's own content either
+    if min(y.shape) - 2 * b < period:
+        raise ValueError(f"the grid measure needs at least {period} pixels after cropping {b} at each border, "
+                         f"got {y.shape}")
+    out = np.empty((period, period))
+    for dy in range(period):
+        for dx in range(period):
+            y0, x0 = b + (dy - b) % period, b + (dx - b) % period
+            out[dy, dx] = high[y0:y.shape[0] - b:period, x0:y.shape[1] - b:period].mean()
+    return out
+
+
+def grid(sr: np.ndarray, hr: np.ndarray | None, crop_border: int) -> float:
+    """RMS over the phases of `grid_pattern`: the strength of a period-4 (sub-pixel) grid, in grey levels."""
+    return float(np.sqrt(np.mean(grid_pattern(sr, crop_border) ** 2)))
+
+
+metric("grid", higher_is_better=False, fmt="{:.3f}", title="grid", reference=False,
+       description="strength of a period-4 sub-pixel grid: RMS over the 16 pixel phases of the mean high-pass "
+                   "Y residual (natural photos about 0.06)")(grid)

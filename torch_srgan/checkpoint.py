@@ -138,6 +138,11 @@ def load_training_state(checkpoint: LoadedCheckpoint, discriminator: torch.nn.Mo
         load_module_state(opt, checkpoint[name], path, what)
 
 
+def has_state(checkpoint: LoadedCheckpoint, name: str) -> bool:
+    """Whether a loaded checkpoint holds the state `name` (e.g. "optim_d", or "generator_train" with --ema)."""
+    return isinstance(checkpoint.get(name), dict)
+
+
 def load_module_state(module: Any, state: dict[str, Any], path: str | Path, what: str) -> None:
     """load_state_dict with mismatches turned into a one-line CheckpointError."""
     try:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages
+from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs
 from torch_srgan.archs import GENERATORS
 from torch_srgan.layers import bn, conv
 
@@ -53,6 +53,21 @@ def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> nn
     given, each checked: a one-line UserError for a bad one)."""
     spec = ARCHS.get(arch)
     return GENERATORS.get(arch)(scale=scale, **spec.check_params(params))
+
+
+def init_subpixel(generator: nn.Module, scale: int, arch: str, mode: str, **params: Any) -> None:
+    """Initialise the sub-pixel convolutions (TrainConfig.subpixel_init): "icnr" (Aitken et al. 2017) makes the
+    r^2 outputs of each channel's group equal, so each pixel shuffle starts as nearest-neighbour upsampling and the
+    untrained generator draws no grid; "plain" keeps the framework's initialisation. torch's PixelShuffle reads
+    output channel c * r^2 + k as sub-pixel k of channel c: channel c's first output is repeated r^2 times."""
+    if mode == "plain":
+        return
+    for entry in subpixel_convs(arch, scale, params):
+        r2 = entry.info[0] ** 2
+        layer = generator.get_submodule(entry.torch)
+        with torch.no_grad():
+            layer.weight.copy_(layer.weight[::r2].repeat_interleave(r2, dim=0))
+            layer.bias.copy_(layer.bias[::r2].repeat_interleave(r2))
 
 
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> Discriminator:

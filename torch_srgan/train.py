@@ -5,6 +5,7 @@ The loop itself (sampler, logging, validation, checkpoints, run state) is shared
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srcore.config import TrainConfig, lr_at
+from srcore.config import TrainConfig, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -29,7 +30,7 @@ from torch_srgan.device import (
 from torch_srgan.distributed import any_worker, init_distributed_mode, mean_over_workers
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ADVERSARIAL, ContentLoss
-from torch_srgan.models import build_discriminator, build_generator
+from torch_srgan.models import build_discriminator, build_generator, init_subpixel
 from torch_srgan.tensorboard import TensorBoardWriter
 
 
@@ -60,8 +61,9 @@ class Trainer(TrainerCheckpoints):
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
 
         torch.manual_seed(cfg.seed)  # reproducible initial weights
-        self.generator = place(build_generator(cfg.scale, cfg.arch, **cfg.arch_params),
-                               self.device)
+        generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
+        init_subpixel(generator, cfg.scale, cfg.arch, cfg.subpixel_init, **cfg.arch_params)
+        self.generator = place(generator, self.device)
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
             self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
@@ -72,6 +74,8 @@ class Trainer(TrainerCheckpoints):
         self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._optimizer(self.generator)}
         if self.discriminator is not None:
             self.optimizers["optim_d"] = self._optimizer(self.discriminator)
+        # --ema: the average, a copy that no optimizer touches (srcore.loop.TrainerCheckpoints saves it)
+        self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False) if cfg.ema else None
 
     def _parallel(self, model: nn.Module | None) -> Any:
         """`model` wrapped for several workers (SyncBatchNorm first with --sync-bn), or itself for one."""
@@ -102,6 +106,23 @@ class Trainer(TrainerCheckpoints):
                 nn.utils.clip_grad_value_(group["params"], bound)
         self.scaler.step(optim)
 
+    def _update_ema(self, step: int) -> None:
+        """The average after step `step`'s update: e + (1 - d) (w - e) for every float weight and BatchNorm
+        statistic (as the Keras backend), the step counter copied."""
+        if self.ema_generator is None:
+            return
+        keep = ema_decay_at(self.cfg.ema, step)
+        with torch.no_grad():
+            for e, w in zip(self.ema_generator.state_dict().values(), self.generator.state_dict().values()):
+                if e.is_floating_point():
+                    e.lerp_(w, 1.0 - keep)
+                else:
+                    e.copy_(w)
+
+    def reset_ema(self) -> None:
+        if self.ema_generator is not None:
+            self.ema_generator.load_state_dict(self.generator.state_dict())
+
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
         """One iteration on a sampler batch (NHWC numpy); `step` (0-based) sets the learning rate."""
         rate = lr_at(self.cfg, step)
@@ -117,6 +138,7 @@ class Trainer(TrainerCheckpoints):
                 content = self.content_loss(sr, y)
             self._backward_step(content, optim_g)
             self.scaler.update()
+            self._update_ema(step)
             value = content.item()
             return mean_over_workers({"g_loss": value, "content": value}, self.workers)
 
@@ -143,6 +165,7 @@ class Trainer(TrainerCheckpoints):
         finally:
             d.requires_grad_(True)
         self.scaler.update()
+        self._update_ema(step)
         return mean_over_workers({
             "g_loss": g_loss.item(), "content": content.item(), "adv": adv.item(), "d_loss": d_loss.item(),
             # mean D(x) on real and generated patches: a quick view of the balance of the two players
@@ -154,13 +177,18 @@ class Trainer(TrainerCheckpoints):
         """True on every worker when `flag` is True on any; with one worker, `flag` itself."""
         return any_worker(flag, self.workers)
 
-    def upscaler(self) -> Upscaler:
-        """The current generator as an evaluation upscaler (eval mode inside each call, restored after)."""
-        return for_arch(make_upscaler(self.generator, self.device), self.cfg.arch, self.cfg.scale)
+    def upscaler(self, averaged: bool = True) -> Upscaler:
+        """The current generator as an evaluation upscaler (eval mode inside each call, restored after).
+        `averaged`: the weights' average with --ema (what is saved), else the weights being trained."""
+        generator = self.shipped_generator if averaged else self.generator
+        return for_arch(make_upscaler(generator, self.device), self.cfg.arch, self.cfg.scale)
 
     def optimizer_state(self) -> dict[str, Any]:
         """Optimizers (and the AMP loss scaler) by checkpoint name: what a resume needs besides the models."""
         return {**self.optimizers, **({"scaler": self.scaler} if self.scaler.is_enabled() else {})}
+
+    def trained_weights(self) -> nn.Module:
+        return self.generator
 
 
 def train(cfg: TrainConfig, stop_at: int | None = None) -> Path:
