@@ -1,45 +1,13 @@
+#!/usr/bin/env python3
 """Convert checkpoints between PyTorch, Keras and the backend-neutral format (directions from the file names).
 
-    python convert_weights.py runs/x/srresnet/last.pth last_keras.weights.h5    # PyTorch -> Keras
-    python convert_weights.py runs/y/srgan/last.weights.h5 srgan.pth             # Keras -> PyTorch
-    python convert_weights.py runs/x/srresnet/last.pth srresnet_x4.safetensors   # -> backend-neutral
-    python convert_weights.py srresnet_x4.safetensors srresnet_x4.weights.h5     # neutral -> Keras
-    python convert_weights.py --vgg19 vgg19-dcbb9e9d.pth vgg19.safetensors       # torchvision VGG19 -> neutral
-
-File types: .pth (PyTorch), NAME.weights.h5 or NAME.json (Keras: NAME.weights.h5, NAME.state.npz and
-NAME.json are written), .safetensors or .npz (backend-neutral: torch-layout tensors + the metadata).
-The generator and, for SRGAN checkpoints, the discriminator are converted (--generator-only: the generator);
-optimizer state is not. The metadata is kept; "trained_backend" records where the weights were trained.
+The command itself: srapp/commands/convert.py (installed as `srgan-convert`);
+`python convert_weights.py --help` lists its options.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from srcore.errors import run_cli
-
-
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="IN", help="checkpoint to convert (.pth, .weights.h5/.json, .safetensors, .npz)")
-    p.add_argument("output", metavar="OUT", help="file to write; its name picks the format")
-    p.add_argument("--vgg19", action="store_true",
-                   help="IN is a torchvision VGG19 state dict (vgg19-dcbb9e9d.pth); OUT a .safetensors/.npz for "
-                        "--vgg-weights")
-    p.add_argument("--generator-only", action="store_true",
-                   help="leave the discriminator out (an SRGAN checkpoint's ~6 MB generator: what inference and "
-                        "--pretrained use; how results/weights/ are made)")
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    from srapp.conversion import run_convert
-
-    return run_cli(lambda: run_convert(args))
-
+from srapp.commands.convert import get_args_parser, main  # noqa: F401  (get_args_parser: for the docs and tests)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,6 @@ def backend_module(backend: str, module: str) -> ModuleType:
         return importlib.import_module(f"{backend}_srgan.{module}")
     except ImportError as e:
         if e.name and e.name.split(".")[0] in FRAMEWORK_PACKAGES:
-            raise UserError(f"backend {backend} needs the package '{e.name}', which is not installed; "
-                            f"run: pip install -r requirements.txt") from None
+            raise UserError(f"backend {backend} needs the package '{e.name}', which is not installed; run: "
+                            f"pip install \".[{backend}]\" (or pip install -r requirements.txt for both)") from None
         raise

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from srapp import children
 from srapp.databench import kept_section
 from srcore.checkpoint import cpu_description
 from srcore.fileio import atomic_write_text, check_writable
 from srcore.precision import cpu_bf16_flags
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmark.py"
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -108,12 +107,12 @@ def _ratio(row: dict, rows: list[dict]) -> str:
 
 def run_child(backend: str, what: str, args: argparse.Namespace, xla: bool, workers: int = 1,
               precision: str = "fp32") -> dict:
-    cmd = [sys.executable, str(SCRIPT), "--child", backend, what, "--steps", str(args.steps), "--warmup",
-           str(args.warmup), "--size", str(args.size), "--child-workers", str(workers), "--precision", precision]
-    cmd += (["--device", args.device] if args.device else []) + ([] if xla else ["--no-xla"])
-    if backend == "torch" and workers > 1:  # one process per worker; rank 0 prints the measurement
-        cmd[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(workers), str(SCRIPT)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    options = ["--child", backend, what, "--steps", str(args.steps), "--warmup", str(args.warmup), "--size",
+               str(args.size), "--child-workers", str(workers), "--precision", precision]
+    options += (["--device", args.device] if args.device else []) + ([] if xla else ["--no-xla"])
+    # torch on several workers: one process each under torchrun; rank 0 prints the measurement
+    cmd = children.command("benchmark", *options, workers=workers if backend == "torch" else 1)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=children.environment())
     if out.returncode != 0:
         last_line = (out.stderr.strip().splitlines() or ["?"])[-1]
         return {"backend": _label(backend, what, xla, workers), "what": what, "error": last_line,

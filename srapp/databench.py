@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from srapp import children
 from srcore.checkpoint import cpu_description
 from srcore.fileio import atomic_write_text, check_writable
 from srcore.imagefolder import CACHE_ENV
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmark.py"
-REPO = SCRIPT.parent
-JPEG_DIR = REPO.parent / "shared" / "datasets" / "BSDS500" / "train"  # the BSDS500 originals (481x321 JPEGs)
-PNG_DIR = REPO / "data" / "bsd500" / "train" / "hr"  # prepare_bsd500.py's 256x256 PNG crops
+# Defaults relative to the working folder, as every command's --data: a clone's root beside the shared datasets.
+JPEG_DIR = Path("..") / "shared" / "datasets" / "BSDS500" / "train"  # the BSDS500 originals (481x321 JPEGs)
+PNG_DIR = Path("data") / "bsd500" / "train" / "hr"  # prepare_bsd500.py's 256x256 PNG crops
 HEADING = "## Data pipeline"  # the section of the report these rows own
 MEMORY_SIZES = [200, 5000]  # images in the synthetic folders of the memory rows (--data-images)
 SYNTHETIC_SIDE = 256
@@ -210,8 +210,8 @@ def run_data_child(spec_json: str) -> None:
 # ---- in benchmark.py: the rows, each repeated in fresh processes
 
 def _child(spec: dict, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--data-child", json.dumps(spec)], capture_output=True,
-                         text=True, env=env)
+    out = subprocess.run(children.command("benchmark", "--data-child", json.dumps(spec)), capture_output=True,
+                         text=True, env=children.environment(env))
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,1 +1,1 @@
-"""Backend-free core shared by the PyTorch and Keras backends (numpy, Pillow, scikit-image only)."""
+"""Backend-free core shared by the PyTorch and Keras backends (numpy, Pillow, tqdm, safetensors, filelock only)."""

@@ -83,17 +83,14 @@ def check_writable(folder: str | Path, what: str) -> Path:
 
 @contextlib.contextmanager
 def locked(path: str | Path) -> Iterator[None]:
-    """An exclusive lock on `path`.lock for a read-modify-write of `path` (several processes, one machine)."""
-    import fcntl
+    """An exclusive lock on `path`.lock for a read-modify-write of `path` (several processes, one machine): the
+    operating system's lock through `filelock` (flock on POSIX, msvcrt on Windows), waited for."""
+    from filelock import FileLock
 
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(lock):
+        yield
 
 
 LOCK_FILE = ".lock"  # inside a folder that one process at a time may write (a run folder)

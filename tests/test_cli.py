@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def test_trains_py_bad_options_are_one_line(tmp_path):
 @pytest.mark.parametrize("backend,ckpt", [("torch", "last.pth"), ("keras", "last.weights.h5")])
 def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
     """trains.py runs both phases, test.py scores the result, --resume of a finished run does nothing."""
+    pytest.importorskip({"torch": "torch", "keras": "keras"}[backend])
     out, results = tmp_path / "run", tmp_path / "results"
     args = ["--backend", backend, "--preset", "smoke", "--data", str(tiny_data), "--out", str(out),
             "--vgg-weights", "random", "--no-xla"]
@@ -99,6 +101,7 @@ def test_whole_recipe_through_the_scripts(backend, ckpt, tiny_data, tmp_path):
 def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, tmp_path):
     """--pretrained takes a backend-neutral file (here the shipped PyTorch SRResNet, trained into Keras): the
     generator size comes from the file, the conversion lands in the run folder; a mismatch stops before data work."""
+    pytest.importorskip("keras")
     shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
     out = tmp_path / "gan"
     p = run(str(REPO / "trains.py"), "--backend", "keras", "--model", "srgan", "--pretrained", shipped, "--preset",
@@ -116,9 +119,10 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
 def test_benchmark_script_writes_speed_table(tmp_path):
     """Not a timing test: the benchmark runs end to end and reports both backends (tiny inference only)."""
     out = tmp_path / "speed.md"
+    installed = [b for b in ("torch", "keras") if importlib.util.find_spec(b) is not None]  # a one-framework install
     p = run(str(REPO / "benchmark.py"), "--what", "inference", "--size", "8", "--steps", "1", "--warmup", "0",
-            "--out", str(out))
+            "--backends", *installed, "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     text = out.read_text()
-    assert "GFLOP/s" in text and "| inference 8x8 -> 32x32 | torch |" in text and "| keras |" in text
+    assert "GFLOP/s" in text and all(f"| inference 8x8 -> 32x32 | {b} |" in text for b in installed)
     assert "failed" not in text

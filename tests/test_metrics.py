@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from srcore.color import rgb_to_y
 from srcore.metrics import psnr, ssim, to_eval_channel
+
+_skm = pytest.importorskip("skimage.metrics")  # the reference these tests compare with (the dev extra)
+peak_signal_noise_ratio, structural_similarity = _skm.peak_signal_noise_ratio, _skm.structural_similarity
 
 
 def _pair(shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

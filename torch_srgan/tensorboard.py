@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,10 @@ from srcore.loop import tensorboard_tag
 
 
 def _summary_writer_class() -> type:
+    # TensorBoard writes event files without TensorFlow (its own stub), but imports TensorFlow when it is installed:
+    # seconds of start-up and TensorFlow's log lines in a PyTorch run. An empty tensorboard.compat.notf module is
+    # TensorBoard's own switch to the stub (tensorboard/compat/__init__.py).
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:

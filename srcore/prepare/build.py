@@ -25,7 +25,7 @@ from srcore.arch import SCALES
 from srcore.color import modcrop
 from srcore.data import PREPARED_DIR
 from srcore.errors import UserError
-from srcore.fileio import atomic_write_bytes
+from srcore.fileio import atomic_write_bytes, locked
 from srcore.imageio import ImageError, encode_png, list_images, read_image
 from srcore.imresize import imresize
 from srcore.prepare.fetch import BSR_URL, check_tarball, download_bsr, extract_tarball
@@ -56,7 +56,7 @@ from srcore.prepare.sources import (
 ALLOWED_SCALES = SCALES  # every scale the models support
 TRAIN_GROUP = f"{PREPARED_DIR}/train"
 VAL_GROUP = f"{PREPARED_DIR}/val"
-_LOCK_NAME = ".prepare.lock"
+_LOCKED = ".prepare"  # srcore.fileio.locked: the lock file is .prepare.lock
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -177,18 +177,10 @@ def _check_options(scales: Sequence[int], crop_size: int, workers: int | None) -
 
 @contextlib.contextmanager
 def _lock(out: Path) -> Iterator[None]:
-    """Serialise concurrent preparations of the same folder (e.g. two trainings started together)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
+    """Serialise concurrent preparations of the same folder (e.g. two trainings started together), on any
+    operating system (srcore.fileio.locked)."""
+    with locked(out / _LOCKED):
         yield
-        return
-    with open(out / _LOCK_NAME, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _imresize_probe() -> str:
