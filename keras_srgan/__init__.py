@@ -37,10 +37,15 @@ if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: CUDA's probe failin
 NOISE = re.compile("|".join(_NOISE))
 
 
+# TensorFlow's C++ log lines of the levels INFO and WARNING ("I0000 00:00:1796196056.230425 ..."; absl's format)
+INFO_LINES = re.compile(r"^[IW]\d{4} \d\d:\d\d:")
+
+
 @contextlib.contextmanager
-def quiet_start() -> Iterator[None]:
+def quiet_start(info: bool = False) -> Iterator[None]:
     """Run the block with file descriptor 2 (where C++ libraries write, whatever sys.stderr is) captured, then
-    write the captured lines that are not NOISE back to it. Without a descriptor 2 the block runs as it is."""
+    write the captured lines that are not NOISE back to it (`info`: nor TensorFlow's INFO and WARNING lines, for
+    blocks that only log their steps, as the TFLite converter). Without a descriptor 2 the block runs as it is."""
     fd = 2
     try:
         saved = os.dup(fd)
@@ -57,7 +62,8 @@ def quiet_start() -> Iterator[None]:
             os.dup2(saved, fd)
             os.close(saved)
             tmp.seek(0)
-            kept = [line for line in tmp.read().decode(errors="replace").splitlines() if not NOISE.search(line)]
+            kept = [line for line in tmp.read().decode(errors="replace").splitlines()
+                    if not NOISE.search(line) and not (info and INFO_LINES.search(line))]
             if kept:
                 os.write(fd, ("\n".join(kept) + "\n").encode())
 

@@ -10,11 +10,17 @@ def run_convert(args: Any) -> None:
     from pathlib import Path
 
     from srconvert.convert import convert_checkpoint, convert_vgg19
+    from srconvert.export import export_generator, export_kind
+    from srcore.errors import UserError
     from srcore.fileio import check_writable
 
     check_writable(Path(args.output).parent, "OUT")
 
-    if args.vgg19:
+    if export_kind(args.output) is not None:
+        if args.vgg19:
+            raise UserError("--vgg19 converts the perceptual loss's weights; they are not exported")
+        lines = export_generator(args.input, args.output, force=args.force)
+    elif args.vgg19:
         lines = convert_vgg19(args.input, args.output, force=args.force)
     else:
         lines = convert_checkpoint(args.input, args.output, force=args.force, generator_only=args.generator_only)

@@ -12,6 +12,7 @@ import numpy as np
 
 import keras_srgan  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 from keras_srgan import checkpoint as kckpt
+from keras_srgan import quiet_start
 from keras_srgan.models import build_discriminator, build_generator
 from srconvert.layout import (
     Entry,
@@ -96,3 +97,20 @@ def write_checkpoint(path: str | Path, meta: dict[str, Any], groups: dict[str, d
     g = generator_from_arrays(meta, groups["generator"], where)
     d = discriminator_from_arrays(meta, groups["discriminator"], where) if "discriminator" in groups else None
     return kckpt.save_checkpoint(path, meta, g, d, optimizers=None)
+
+
+def tflite_bytes(generator: Any) -> bytes:
+    """`generator` as a float32 TensorFlow Lite model: (1, H, W, 3) in [0, 1] -> (1, sH, sW, 3) in [0, 1], H and W
+    dynamic (srconvert.export)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32, name="lr")])
+    def upscale(lr: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"sr": tf.clip_by_value((generator(lr, training=False) + 1.0) * 0.5, 0.0, 1.0)}
+
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # The weights as constants: a converted function that still reads Keras' variables gives NaN in TFLite.
+    frozen = convert_variables_to_constants_v2(upscale.get_concrete_function())
+    with quiet_start(info=True):  # the converter loads more of TensorFlow and logs each of its steps
+        return tf.lite.TFLiteConverter.from_concrete_functions([frozen], generator).convert()

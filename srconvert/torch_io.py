@@ -53,3 +53,31 @@ def write_checkpoint(path: str | Path, meta: dict[str, Any], groups: dict[str, d
     g = generator_from_arrays(meta, groups["generator"], where)
     d = discriminator_from_arrays(meta, groups["discriminator"], where) if "discriminator" in groups else None
     return save_checkpoint(path, meta, g, d)
+
+
+class _UnitRange(torch.nn.Module):
+    """A generator with its output mapped from [-1, 1] back to [0, 1] and clipped: the upscaler test.py runs."""
+
+    def __init__(self, generator: torch.nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp((self.generator(x) + 1.0) * 0.5, 0.0, 1.0)
+
+
+def unit_range_model(generator: torch.nn.Module) -> torch.nn.Module:
+    """`generator` (eval mode) as a [0, 1] -> [0, 1] model, for export (srconvert.export)."""
+    return _UnitRange(generator.eval()).eval()
+
+
+def onnx_export(model: torch.nn.Module, example: torch.Tensor, path: str | Path, opset: int) -> None:
+    """`model` to ONNX at `path`: input "lr", output "sr", batch, height and width dynamic (TorchScript exporter:
+    it needs only the `onnx` package, and its graph is plain convolutions and reshapes)."""
+    import warnings
+
+    dynamic = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notices are not the user's business
+        torch.onnx.export(model, (example,), str(path), input_names=["lr"], output_names=["sr"],
+                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
