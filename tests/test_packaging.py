@@ -78,6 +78,26 @@ def test_torch_alone_super_resolves_a_photo_and_never_imports_tensorflow(tmp_pat
     assert Image.open(tmp_path / "out.png").size == (96, 80)
 
 
+@pytest.mark.skipif(not SHIPPED_SRRESNET.is_file(), reason="needs the shipped SRResNet")
+def test_keras_alone_runs_safetensors_and_pth_files_without_torch(tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # (to write the .pth this test reads; the run itself has no torch)
+    pytest.importorskip("tensorflow")
+    from srconvert.convert import convert_checkpoint
+
+    convert_checkpoint(SHIPPED_SRRESNET, tmp_path / "g.pth")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(
+        tmp_path / "photo.png")
+    code = ("from srapp.commands.test import main\n"
+            f"for i, w in enumerate([{str(SHIPPED_SRRESNET)!r}, 'g.pth']):\n"
+            "    assert main(['--weights', w, '--backend', 'keras', '--input', 'photo.png', '--output',"
+            " f'out{i}.png']) == 0\n"
+            "assert not any(m.split('.')[0] == 'torch' for m in sys.modules), 'torch imported'\n"
+            )
+    p = _run_without({"torch", "torchvision"}, code, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert Image.open(tmp_path / "out0.png").size == Image.open(tmp_path / "out1.png").size == (96, 80)
+
+
 def test_a_torch_training_run_and_test_py_print_no_framework_noise(tiny_data: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     train = subprocess.run([sys.executable, str(REPO / "trains.py"), "--backend", "torch", "--model", "srresnet",
