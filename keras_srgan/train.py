@@ -40,7 +40,7 @@ from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ADVERSARIAL, ContentLoss
 from keras_srgan.models import build_discriminator, build_generator, init_subpixel
 from keras_srgan.tensorboard import TensorBoardWriter
-from srcore.config import TrainConfig, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -62,7 +62,8 @@ class SRGANModel(keras.Model):
         self.discriminator = discriminator
         self.content_loss = content_loss
         self.gan_loss = gan_loss or ADVERSARIAL.get("vanilla")  # --gan-loss; the paper's by default
-        self.adv_weight = float(adv_weight)
+        # A variable, as the learning rate: --adv-warmup changes it every step without retracing the step.
+        self.adv_weight = keras.Variable(float(adv_weight), trainable=False, dtype="float32", name="adv_weight")
         self.clip = float(clip)  # adjustable gradient clipping (TrainConfig.clip); 0 = none
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.d_optimizer: keras.optimizers.Optimizer | None = None
@@ -98,7 +99,7 @@ class SRGANModel(keras.Model):
             if d is not None:
                 # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
                 adv = self.gan_loss.generator(tf.stop_gradient(real_logits), fake_logits)
-                g_loss = content + self.adv_weight * adv
+                g_loss = content + tf.cast(self.adv_weight, content.dtype) * adv
             else:
                 g_loss = content
             scaled_g_loss = g_opt.scale_loss(replica_share(g_loss))
@@ -311,10 +312,13 @@ class Trainer(TrainerCheckpoints):
             self._ema_update(tf.constant(ema_decay_at(self.cfg.ema, step), tf.float32))
 
     def set_learning_rate(self, step: int) -> float:
-        # Assign (never rebind): the compiled step reads the optimizer's learning-rate variable.
+        # Assign (never rebind): the compiled step reads the optimizer's learning-rate variable (and the
+        # adversarial weight's, which --adv-warmup ramps).
         value = lr_at(self.cfg, step)
         for opt in self.optimizers.values():
             opt.learning_rate.assign(value)
+        if self.discriminator is not None:
+            self.model.adv_weight.assign(adv_weight_at(self.cfg, step))
         return value
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:

@@ -109,6 +109,9 @@ class TrainConfig:
                                "earlier models trained", choices=CONTENT_LOSSES)
     adv_weight: float = option(1e-3, "weight of the adversarial loss in the generator's loss (paper: 1e-3)",
                                minimum=0)
+    adv_warmup: int = option(0, "adversarial phase: the adversarial weight rises linearly from 0 to --adv-weight "
+                             "over the first N iterations while the discriminator learns (0: from the start, as in "
+                             "the paper)", minimum=0, metavar="N")
     gan_loss: str = option("vanilla", "adversarial loss (the paper's: vanilla)",
                            choices=_registered("srcore.losses", "ADVERSARIAL_LOSSES"))
     vgg_weights: str | None = option(
@@ -402,6 +405,14 @@ def ema_decay_at(decay: float, step: int) -> float:
     ((1 + step) / (10 + step)) so that the average soon forgets the random initial weights. A pure function of
     the step, as the learning rate, so a resumed run averages exactly as an uninterrupted one."""
     return min(decay, (1.0 + step) / (10.0 + step))
+
+
+def adv_weight_at(cfg: TrainConfig, step: int) -> float:
+    """The adversarial loss's weight at 0-based `step` (--adv-weight, ramped over --adv-warmup): a pure function
+    of the step, as the learning rate."""
+    if cfg.adv_warmup <= 0:
+        return cfg.adv_weight
+    return cfg.adv_weight * min(1.0, step / cfg.adv_warmup)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srcore.config import TrainConfig, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -160,7 +160,7 @@ class Trainer(TrainerCheckpoints):
                 content = self.content_loss(sr, y)
             # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
             adv = self.gan_loss.generator(real_logits.detach(), gen_logits)
-            g_loss = content + self.cfg.adv_weight * adv
+            g_loss = content + adv_weight_at(self.cfg, step) * adv
             self._backward_step(g_loss, optim_g)
         finally:
             d.requires_grad_(True)

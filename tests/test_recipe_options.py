@@ -1,5 +1,5 @@
-"""ICNR initialisation of the sub-pixel convolutions, the generator's weight average (--ema), and the grid measure
-(metric "grid"), in both backends."""
+"""The long recipe's options in both backends: ICNR initialisation of the sub-pixel convolutions, the generator's
+weight average (--ema), the adversarial weight's warm-up (--adv-warmup), and the grid measure (metric "grid")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from srcore.config import TrainConfig, ema_decay_at, preset_config
+from srcore.config import TrainConfig, adv_weight_at, ema_decay_at, preset_config
 from srcore.metrics import METRICS, grid, grid_pattern
 
 # Keras' own weight saving converts variables with np.array(copy=False): numpy 2 warns, nothing to fix here.
@@ -214,3 +214,30 @@ def test_keras_ema_weights_checkpoint_and_exact_resume(tiny_data: Path, tmp_path
     trained = read_state(files)
     assert "generator_train.paths" in trained
     assert any(not np.array_equal(trained[f"generator_train.{i:05d}"], w) for i, w in enumerate(averaged[0]))
+
+
+# --- the adversarial weight's warm-up ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_adversarial_weight_rises_over_the_warmup(backend: str, tiny_data: Path, tmp_path: Path) -> None:
+    if backend == "keras":
+        import keras_srgan  # noqa: F401
+
+        pytest.importorskip("tensorflow")
+        from keras_srgan.train import train
+    else:
+        pytest.importorskip("torch")
+        from torch_srgan.train import train
+    values = dict(adv_weight=0.5, adv_warmup=4, content_loss="mse")
+    pre = train(smoke(backend, tiny_data, tmp_path / "pre", iterations=1))
+    cfg = preset_config("smoke", "srgan", **{**values, "backend": backend, "data": str(tiny_data),
+                                             "out": str(tmp_path / "gan"), "device": "cpu", "pretrained": str(pre),
+                                             **({"xla": False} if backend == "keras" else {})})
+    assert [adv_weight_at(cfg, s) for s in range(6)] == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]
+    train(cfg)
+    rows = [json.loads(s) for s in (tmp_path / "gan" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "adv" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    for r in steps:  # g_loss = content + w(step) * adv, the step's weight
+        assert r["g_loss"] - r["content"] == pytest.approx(adv_weight_at(cfg, r["step"] - 1) * r["adv"], abs=1e-5)
+    assert steps[0]["g_loss"] == pytest.approx(steps[0]["content"], abs=1e-7)  # no adversarial term at step 0
