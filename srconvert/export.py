@@ -4,8 +4,8 @@ exporter, from either backend's weights) or `X.tflite` (TensorFlow Lite, float32
 The exported network is the whole upscaler as test.py runs it, minus the image files: float32 input in [0, 1], the
 output in [0, 1] (the generator's [-1, 1] mapped back and clipped). ONNX: NCHW, input "lr" (N, 3, H, W) with
 dynamic N, H and W, output "sr" (N, 3, sH, sW). TFLite: NHWC, (1, H, W, 3) -> (1, sH, sW, 3), any H and W
-(resize the input tensor before allocating). An interpolating architecture (SRCNN, VDSR) takes the bicubic-upscaled
-image (H and W already s times larger), as it does everywhere in this project; the file's metadata says which.
+(resize the input tensor before allocating). An interpolating architecture (ArchSpec.interpolating) takes the
+bicubic-upscaled image (H and W already s times larger), as everywhere in this project; the metadata says which.
 """
 
 from __future__ import annotations
