@@ -98,29 +98,35 @@ def test_keras_alone_runs_safetensors_and_pth_files_without_torch(tmp_path: Path
     assert Image.open(tmp_path / "out0.png").size == Image.open(tmp_path / "out1.png").size == (96, 80)
 
 
+def _script(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one of the entry scripts in `tmp_path`; it must succeed."""
+    p = subprocess.run([sys.executable, str(REPO / script), *args], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def _noise(*runs: subprocess.CompletedProcess) -> list[str]:
+    return [line for p in runs for line in (p.stdout + p.stderr).splitlines() if NOISE.search(line)]
+
+
+def _smoke_training(backend: str, tiny_data: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return _script(tmp_path, "trains.py", "--backend", backend, "--model", "srresnet", "--preset", "smoke",
+                   "--iterations", "2", "--data", str(tiny_data), "--out", str(tmp_path / "run"))
+
+
 def test_a_torch_training_run_and_test_py_print_no_framework_noise(tiny_data: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    train = subprocess.run([sys.executable, str(REPO / "trains.py"), "--backend", "torch", "--model", "srresnet",
-                            "--preset", "smoke", "--iterations", "2", "--data", str(tiny_data), "--out",
-                            str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert train.returncode == 0, train.stderr[-3000:]
-    score = subprocess.run([sys.executable, str(REPO / "test.py"), "--weights", str(tmp_path / "run" / "srresnet"
-                            / "last.pth"), "--data", str(tiny_data), "--metrics", "psnr", "--results-dir",
-                            str(tmp_path / "results")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert score.returncode == 0, score.stderr[-3000:]
-    for out in (train, score):
-        noisy = [line for line in (out.stdout + out.stderr).splitlines() if NOISE.search(line)]
-        assert not noisy, noisy[:5]
+    train = _smoke_training("torch", tiny_data, tmp_path)
+    score = _script(tmp_path, "test.py", "--weights", str(tmp_path / "run" / "srresnet" / "last.pth"), "--data",
+                    str(tiny_data), "--metrics", "psnr", "--results-dir", str(tmp_path / "results"))
+    assert not _noise(train, score), _noise(train, score)[:5]
 
 
 def test_a_keras_run_prints_only_what_says_something(tiny_data: Path, tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
-    train = subprocess.run([sys.executable, str(REPO / "trains.py"), "--backend", "keras", "--model", "srresnet",
-                            "--preset", "smoke", "--iterations", "2", "--data", str(tiny_data), "--out",
-                            str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert train.returncode == 0, train.stderr[-3000:]
-    noisy = [line for line in (train.stdout + train.stderr).splitlines() if NOISE.search(line)]
-    assert not noisy, noisy[:5]
+    train = _smoke_training("keras", tiny_data, tmp_path)
+    assert not _noise(train), _noise(train)[:5]
 
 
 def test_the_start_up_filter_passes_real_lines_on(capfd: pytest.CaptureFixture[str]) -> None:
