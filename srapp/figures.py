@@ -92,12 +92,16 @@ def textured_crop(hr: np.ndarray, size: int) -> tuple[int, int]:
 
 
 def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray]]], title: str, out: str | Path,
-                    crop: int = 120) -> Path:
-    """Rows of crops, one row per image: HR, then each method's SR output, each captioned with the crop's PSNR.
+                    crop: int = 192) -> Path:
+    """Rows of crops, one row per image: HR, then each method's SR output, each captioned with the crop's PSNR
+    and NIQE (the HR crop's NIQE beside it: what natural texture scores). NIQE needs two of its 96x96 blocks, so
+    the default crop is 2x2 blocks.
 
     `images`: (name, HR image, {method: SR image}) with every SR image the size of the HR one.
     """
-    from srcore.metrics import psnr
+    from srcore.metrics import METRICS, psnr
+
+    niqe = METRICS.get("niqe")
 
     plt = _pyplot()
 
@@ -111,11 +115,12 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
             ax = axes[row][col]
             if method == "HR":
                 ax.imshow(hr_crop, cmap="gray" if hr.ndim == 2 else None, vmin=0, vmax=255)
-                ax.set_title(f"{name}\nHR", fontsize=8)
+                ax.set_title(f"{name}\nHR, NIQE {niqe.format(niqe(hr_crop, None, 0))}", fontsize=8)
             else:
                 sr_crop = outputs[method][y:y + crop, x:x + crop]
                 ax.imshow(sr_crop, cmap="gray" if hr.ndim == 2 else None, vmin=0, vmax=255)
-                ax.set_title(f"{method}\n{psnr(sr_crop, hr_crop, crop_border=0):.2f} dB", fontsize=8)
+                ax.set_title(f"{method}\n{psnr(sr_crop, hr_crop, crop_border=0):.2f} dB, NIQE "
+                             f"{niqe.format(niqe(sr_crop, None, 0))}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
     return _save(fig, title, 9, out)
@@ -182,6 +187,6 @@ def run_figures(args: Any) -> list[Path]:
             rows.append((f"{set_name} {name}", im.hr, outputs))
         names = " | ".join(m.replace("SRResNet", "SRResNet-MSE").replace("SRGAN", "SRGAN-MSE") for m in models)
         written.append(plot_comparison(rows, f"x4, trained and run in {label}: HR | bicubic | {names} "
-                                             f"(PSNR of each crop, Y channel)",
+                                             f"(PSNR and NIQE of each crop, Y channel)",
                                        out_dir / f"comparison_{backend}.png"))
     return written
