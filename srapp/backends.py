@@ -26,6 +26,26 @@ def both_frameworks() -> None:
         pass
 
 
+def installed(backend: str) -> bool:
+    """Whether `backend`'s framework is importable here (looked up, not imported)."""
+    import importlib.util
+
+    needs = {"torch": ("torch",), "keras": ("keras", "tensorflow")}[backend]
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in needs)
+    except (ImportError, ValueError):
+        return False
+
+
+def default_backend(preferred: str) -> str:
+    """`preferred` where its framework is installed, else the other backend where that one is (an install with
+    one framework runs every checkpoint in it), else `preferred` (whose use then says what to install)."""
+    if installed(preferred):
+        return preferred
+    other = next(b for b in BACKENDS if b != preferred)
+    return other if installed(other) else preferred
+
+
 def backend_module(backend: str, module: str) -> ModuleType:
     """Import `<backend>_srgan.<module>`, with a one-line error if the framework is missing."""
     if backend not in BACKENDS:

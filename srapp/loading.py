@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from srapp.backends import backend_module, both_frameworks
+from srapp.backends import backend_module, both_frameworks, default_backend
 from srcore.checkpoint import trained_backend
 from srcore.config import BACKENDS
 from srcore.errors import UserError
@@ -26,16 +26,18 @@ def load_sr_model(weights: str, backend: str | None, device: str | None,
     if not Path(weights).is_file():
         raise UserError(f"--weights {weights}: no such file")
     kind = require_kind(weights, "--weights")
-    if kind != "neutral" and kind == (backend or kind):  # the file is in the run backend's own format
+    if backend is None and kind != "neutral":
+        backend = default_backend(kind)  # the file's own backend, unless only the other framework is installed
+    if kind != "neutral" and kind == backend:  # the file is in the run backend's own format
         upscale, meta = backend_module(kind, "inference").load_upscaler(weights, device=device, precision=precision)
         run_backend = kind
     else:
         if kind == "keras" and backend != "keras":
             both_frameworks()  # a Keras file read, then run in torch: the order that does not crash
         _, meta, groups = read_checkpoint(weights, discriminator=False)
-        if backend is None:  # the backend that trained it (torch if that is unknown)
+        if backend is None:  # the backend that trained it (torch if that is unknown), if it is installed
             trained = trained_backend(meta)
-            backend = trained if trained in BACKENDS else "torch"
+            backend = default_backend(trained if trained in BACKENDS else "torch")
         inference = backend_module(backend, "inference")  # a one-line error if its framework is missing
         generator = build_generator(backend, meta, groups["generator"], str(weights))
         upscale, run_backend = for_checkpoint(inference.make_upscaler(generator, device, precision), meta), backend

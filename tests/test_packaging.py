@@ -79,7 +79,7 @@ def test_torch_alone_super_resolves_a_photo_and_never_imports_tensorflow(tmp_pat
 
 
 @pytest.mark.skipif(not SHIPPED_SRRESNET.is_file(), reason="needs the shipped SRResNet")
-def test_keras_alone_runs_safetensors_and_pth_files_without_torch(tmp_path: Path) -> None:
+def test_keras_alone_runs_torch_trained_safetensors_and_pth_files_without_torch(tmp_path: Path) -> None:
     pytest.importorskip("torch")  # (to write the .pth this test reads; the run itself has no torch)
     pytest.importorskip("tensorflow")
     from srconvert.convert import convert_checkpoint
@@ -89,7 +89,7 @@ def test_keras_alone_runs_safetensors_and_pth_files_without_torch(tmp_path: Path
         tmp_path / "photo.png")
     code = ("from srapp.commands.test import main\n"
             f"for i, w in enumerate([{str(SHIPPED_SRRESNET)!r}, 'g.pth']):\n"
-            "    assert main(['--weights', w, '--backend', 'keras', '--input', 'photo.png', '--output',"
+            "    assert main(['--weights', w, '--input', 'photo.png', '--output',"
             " f'out{i}.png']) == 0\n"
             "assert not any(m.split('.')[0] == 'torch' for m in sys.modules), 'torch imported'\n"
             )
