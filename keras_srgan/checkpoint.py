@@ -192,8 +192,16 @@ def load_training_state(checkpoint: CheckpointFiles, discriminator: keras.Model 
 
 
 def has_state(checkpoint: CheckpointFiles, name: str) -> bool:
-    """Whether a checkpoint's training state holds `name` (e.g. "optim_d", or "generator_train" with --ema)."""
-    return f"{name}.paths" in read_state(checkpoint)
+    """Whether a checkpoint's training state holds `name` (e.g. "optim_d", or "generator_train" with --ema).
+
+    Reads the archive's index only (an .npz is a zip: its names are known without reading the arrays, which
+    load_training_state reads once)."""
+    try:
+        with np.load(checkpoint.state, allow_pickle=False) as z:
+            return f"{name}.paths" in z.files
+    except (OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"{checkpoint.state}: cannot read the training state ({e}); the file is damaged") \
+            from None
 
 
 def read_state(files: CheckpointFiles) -> dict[str, np.ndarray]:

@@ -59,6 +59,10 @@ def recipe_options() -> tuple[Option, ...]:
                metavar="RUN_DIR", kind="recipe"),
         Option("resume", str, "continue a run exactly; other options are taken from the run's saved config",
                INTERNAL, "main", metavar="RUN_DIR_OR_CKPT", kind="recipe"),
+        Option("warm_restart", str, "with --resume: continue the run's phase of this checkpoint's model from its "
+               "generator weights and iteration count (a generator-only file, e.g. a committed snapshot of a "
+               "run too big to keep whole), with new optimizer state: not exact; the phase folder must hold no "
+               "`last` checkpoint", INTERNAL, "main", metavar="WEIGHTS", kind="recipe"),
         Option("pretrain_iterations", int, "SRResNet iterations when --model srgan runs both phases", FIRST_PHASE,
                kind="recipe"),
         Option("gan_lr", float, "learning rate of the SRGAN phase", FIXED, kind="recipe"),
@@ -158,7 +162,7 @@ def resume_changes(args: Any, phases: list[TrainConfig], run_dir: Path) -> list[
     (--pretrain-iterations) to the first of two.
     """
     options = {o.name: o for o in declared_options()}
-    values = {k: v for k, v in given(args).items() if k in options and k != "resume"}
+    values = {k: v for k, v in given(args).items() if k in options and k not in ("resume", "warm_restart")}
     if "out" in values:
         values["out"] = Path(values["out"]).resolve()
     fixed = [k for k, v in values.items() if options[k].resume == FIXED

@@ -76,22 +76,53 @@ def pretrained_meta(path: str) -> dict[str, Any]:
     return read_meta(path)
 
 
-def native_pretrained(cfg: TrainConfig) -> str:
-    """`cfg.pretrained`, converted (generator only) into the run folder when it is in another backend's format."""
+def native_weights(cfg: TrainConfig, path: str, flag: str = "pretrained") -> str:
+    """Generator weights `path` (--pretrained or --warm-restart), converted (generator only) into the run folder
+    when they are in another backend's format."""
     from srconvert.convert import convert_checkpoint
     from srcore.checkpoint import checkpoint_format
 
-    src = Path(str(cfg.pretrained))
+    src = Path(path)
     if checkpoint_format(src) == cfg.backend:
         return str(src)
     suffix = ".pth" if cfg.backend == "torch" else ".weights.h5"
-    dst = Path(cfg.out).parent / f"pretrained_{src.name.split('.')[0]}{suffix}"
+    dst = Path(cfg.out).parent / f"{flag.replace('-', '_')}_{src.name.split('.')[0]}{suffix}"
     dst.parent.mkdir(parents=True, exist_ok=True)
     if cfg.backend == "torch":
         both_frameworks()  # a Keras file read inside a torch run: the frameworks in the order that does not crash
     convert_checkpoint(src, dst, force=True, generator_only=True)
-    print(f"--pretrained {src}: converted to the {cfg.backend} format as {dst}")
+    print(f"--{flag} {src}: converted to the {cfg.backend} format as {dst}")
     return str(dst)
+
+
+def warm_restart_phase(phases: list[TrainConfig], weights: str) -> str:
+    """Point the phase of `weights`' model at them (--warm-restart): it continues from their iteration with new
+    optimizer state instead of from its `last` checkpoint, which must not exist (it would be replaced)."""
+    from srcore.checkpoint import CheckpointError, check_resumable
+
+    if not Path(weights).is_file():
+        raise UserError(f"--warm-restart {weights}: no such checkpoint file")
+    meta = pretrained_meta(weights)
+    ours = [cfg for cfg in phases if cfg.model == meta["model"]]
+    if not ours:
+        raise CheckpointError(f"--warm-restart {weights}: this is a {meta['model']} checkpoint, but the run trains "
+                              f"{', '.join(c.model for c in phases)}")
+    cfg = ours[-1]
+    check_resumable(meta, cfg, weights)
+    if meta.get("scale") != cfg.scale:
+        raise CheckpointError(f"--warm-restart {weights} is a x{meta.get('scale')} checkpoint, but the run trains "
+                              f"x{cfg.scale}")
+    module = backend_module(cfg.backend, "checkpoint")
+    last = module.checkpoint_path(Path(cfg.out) / module.LAST)
+    if module.checkpoint_exists(last):
+        raise UserError(f"--warm-restart: {last} exists and resumes exactly; continue with --resume alone (or move "
+                        f"it away first to restart from {weights})")
+    iteration = int(meta.get("iteration") or 0)
+    if iteration >= cfg.iterations:
+        raise UserError(f"--warm-restart {weights}: already trained for {iteration} of {cfg.iterations} "
+                        f"iterations; give more with --iterations N")
+    cfg.warm_restart, cfg.resume = weights, None
+    return f"{cfg.model}: warm restart from {weights} at iteration {iteration} (new optimizer state)"
 
 
 def save_recipe(run_dir: Path, phases: list[TrainConfig]) -> None:
@@ -109,7 +140,7 @@ def save_recipe(run_dir: Path, phases: list[TrainConfig]) -> None:
             pre = Path(cfg.pretrained).resolve()
             d["pretrained"] = str(pre.relative_to(run_dir.resolve())) if pre.is_relative_to(run_dir.resolve()) \
                 else str(pre)
-        d["resume"] = None
+        d["resume"] = d["warm_restart"] = None  # how this process continues, not what the run is
         rows.append(d)
     atomic_write_text(run_dir / RECIPE_FILE, json.dumps(rows, indent=2) + "\n")
 
@@ -178,9 +209,14 @@ def run_training(args: Any) -> Path:
     earlier one in its folder; a run folder this call made is removed again if it fails before any checkpoint.
     """
     changes: list[str] = []
+    if getattr(args, "warm_restart", None) and not args.resume:
+        raise UserError("--warm-restart continues a run: give its run folder with --resume RUN_DIR (a new run "
+                        "starts from weights with --pretrained)")
     if args.resume:
         phases = load_recipe(args.resume)
         changes = resume_changes(args, phases, Path(phases[0].out).parent)
+        if args.warm_restart:
+            changes.append(warm_restart_phase(phases, args.warm_restart))
     else:
         phases = plan_phases(args)
     run_dir = Path(phases[0].out).parent
@@ -240,11 +276,14 @@ def _run_phases(args: Any, phases: list[TrainConfig], run_dir: Path, changes: li
     if not args.resume:
         for cfg in phases:
             if cfg.pretrained:
-                cfg.pretrained = native_pretrained(cfg)
+                cfg.pretrained = native_weights(cfg, cfg.pretrained)
     if not args.resume:  # "auto" becomes this machine's precision in the recipe, so a resume anywhere keeps it
         device = backend_module(first.backend, "device")
         for cfg in phases:
             cfg.precision = device.resolve_precision(device.resolve_device(cfg.device), cfg.precision, cfg.amp)
+    for cfg in phases:
+        if cfg.warm_restart:
+            cfg.warm_restart = native_weights(cfg, cfg.warm_restart, "warm-restart")
     if main and (not args.resume or changes):
         save_recipe(run_dir, phases)
     train = backend_module(first.backend, "train").train
@@ -284,7 +323,7 @@ def check_phases(phases: list[TrainConfig]) -> None:
             cfg.validate(backend=phases[0].backend)
         except UserError as e:
             raise UserError(_phase_flags(str(e), cfg, phases)) from None
-        if cfg.pretrained and not cfg.resume:  # its size and scale must fit, before any data work
+        if cfg.pretrained and not (cfg.resume or cfg.warm_restart):  # its size and scale must fit, before any data work
             meta = pretrained_meta(cfg.pretrained)
             if meta["scale"] != cfg.scale:
                 raise CheckpointError(f"--pretrained {cfg.pretrained} is a x{meta['scale']} checkpoint, but this run "

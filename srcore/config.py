@@ -160,6 +160,8 @@ class TrainConfig:
     pretrained: str | None = option(None, "adversarial phase: the SRResNet checkpoint that initialises the "
                                     "generator", metavar="CKPT", group=_RUN)
     resume: str | None = option(None, "run folder or checkpoint to continue", resume=INTERNAL, cli=False)
+    warm_restart: str | None = option(None, "generator weights that continue this phase without optimizer state "
+                                      "(trains.py --warm-restart)", resume=INTERNAL, cli=False)
     device: str | None = option(None, "torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)",
                                 resume=CHANGE, group=_HW)
     # Resolved when a run starts ("auto" -> the precision this machine uses), so config.json, the checkpoints and

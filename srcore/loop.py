@@ -82,6 +82,7 @@ class Trainer(Protocol):
     def save(self, path: str | Path, state: RunState) -> Path: ...
     def restore(self, path: str | Path) -> RunState: ...
     def load_pretrained(self, path: str | Path) -> dict[str, Any]: ...
+    def warm_restart(self, path: str | Path) -> RunState: ...
 
 
 class LogWriter(Protocol):
@@ -239,7 +240,8 @@ class PhaseLoop:
         self._clock = (time.perf_counter(), 0.0)  # (wall clock, state.seconds) when this process started training
 
     def start(self, resume: Path | None) -> None:
-        """Continue from checkpoint `resume`, or start afresh (the adversarial phase from `cfg.pretrained`)."""
+        """Continue from checkpoint `resume` (or warm, from `cfg.warm_restart`'s weights), or start afresh (the
+        adversarial phase from `cfg.pretrained`)."""
         # One worker cleans up (several share the folder: another's temporary file may be a save in progress).
         if self.trainer.is_main and Path(self.cfg.out).is_dir():
             for tmp in remove_stale_temporaries(self.cfg.out):  # left by a save that a kill interrupted
@@ -247,6 +249,10 @@ class PhaseLoop:
         if resume is not None:
             self.state = self.trainer.restore(resume)
             print(f"resuming {self.cfg.model} from {resume} at iteration {self.state.iteration}")
+        elif self.cfg.warm_restart:
+            self.state = self.trainer.warm_restart(self.cfg.warm_restart)
+            print(f"warm restart of {self.cfg.model} from {self.cfg.warm_restart} at iteration "
+                  f"{self.state.iteration}: the optimizer state is new (not an exact resume)")
         elif self.cfg.adversarial:
             if not self.cfg.pretrained:
                 raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint) to initialise "
@@ -473,6 +479,19 @@ class TrainerCheckpoints:
         self.checkpoints.load_generator_weights(self.generator, contents)
         self.reset_ema()
         return meta
+
+    def warm_restart(self, path: str | Path) -> RunState:
+        """Continue this phase from generator weights `path` (a checkpoint of it without optimizer state, e.g. a
+        generator-only file): the weights, iteration, best value and time are the file's; the optimizers (and an
+        adversarial phase's discriminator) start anew, and the average (--ema) starts from these weights.
+
+        Adam's new moments make its first few steps up to ~4x larger than in steady state (sign-like updates
+        until its averages fill, ~20 steps); at a late, small learning rate that is a short blip."""
+        meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale)
+        check_resumable(meta, self.cfg, path)
+        self.checkpoints.load_generator_weights(self.generator, contents)
+        self.reset_ema()
+        return RunState.from_meta(meta)
 
 
 def resume_checkpoint(resume: str | None, checkpoints: CheckpointIO) -> Path | None:

@@ -62,3 +62,83 @@ def test_resume_never_prepares_data_elsewhere(finished_run: Path, tmp_path: Path
     shutil.copytree(finished_run, copy)
     p = trains("--resume", str(copy), "--iterations", "5", "--data", str(tmp_path / "nothing"), cwd=tmp_path)
     assert p.returncode == 2 and "--data" in p.stderr and not (tmp_path / "nothing").exists()
+
+
+def _losses(phase_dir: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (phase_dir / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["g_loss"] for r in rows if "g_loss" in r}
+
+
+def generator_only(src: Path, dst: Path) -> Path:
+    p = subprocess.run([sys.executable, str(REPO / "convert_weights.py"), "--generator-only", str(src), str(dst)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return dst
+
+
+def _snapshot(run: Path, tmp_path: Path) -> Path:
+    """A generator-only snapshot of `run`'s last checkpoint, its full checkpoints removed (what a committed
+    in-progress run too big to keep whole looks like)."""
+    snap = generator_only(run / "srresnet" / "last.pth", tmp_path / "snapshot.safetensors")
+    for f in (run / "srresnet").glob("*.pth"):
+        f.unlink()
+    return snap
+
+
+def test_warm_restart_continues_from_generator_weights_at_their_iteration(finished_run: Path,
+                                                                          tmp_path: Path) -> None:
+    exact = tmp_path / "exact"
+    shutil.copytree(finished_run, exact)
+    p = trains("--resume", str(exact), "--iterations", "6", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    warm = tmp_path / "warm"
+    shutil.copytree(finished_run, warm)
+    snap = _snapshot(warm, tmp_path)
+    p = trains("--resume", str(warm), "--warm-restart", str(snap), "--iterations", "6", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "warm restart of srresnet" in p.stdout and "at iteration 4" in p.stdout
+    assert last_iteration(warm / "srresnet") == 6
+    ours, theirs = _losses(warm / "srresnet"), _losses(exact / "srresnet")
+    assert sorted(ours) == sorted(theirs) == [1, 2, 3, 4, 5, 6]
+    assert all(ours[s] == theirs[s] for s in (1, 2, 3, 4))  # the log before the restart is kept
+    assert ours[5] == pytest.approx(theirs[5], rel=1e-5)  # the same weights and batch: step 5's loss agrees
+    assert json.loads((warm / "recipe.json").read_text())[0]["warm_restart"] is None  # not a part of the run
+
+
+def test_warm_restart_refuses_to_replace_a_full_checkpoint_or_to_start_a_run(finished_run: Path,
+                                                                            tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    snap = generator_only(run / "srresnet" / "last.pth", tmp_path / "g.safetensors")
+    before = (run / "srresnet" / "last.pth").read_bytes()
+    for args, words in ((("--resume", str(run), "--warm-restart", str(snap), "--iterations", "6"),
+                         "resumes exactly"),
+                        (("--warm-restart", str(snap), "--model", "srresnet", "--preset", "smoke"), "--resume"),
+                        (("--resume", str(run), "--warm-restart", str(tmp_path / "none.pth")), "no such")):
+        p = trains(*args, cwd=tmp_path)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+        (line,) = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+        assert words in line
+    assert (run / "srresnet" / "last.pth").read_bytes() == before
+
+
+def test_keras_warm_restart_continues_like_the_exact_resume_at_its_first_step(tiny_data: Path,
+                                                                              tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    run = tmp_path / "k"
+    p = trains("--backend", "keras", "--model", "srresnet", "--preset", "smoke", "--data", str(tiny_data),
+               "--out", str(run), "--no-tensorboard", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    exact, warm, snap = tmp_path / "exact", tmp_path / "warm", tmp_path / "k.safetensors"
+    shutil.copytree(run, exact)
+    shutil.copytree(run, warm)
+    generator_only(run / "srresnet" / "last.weights.h5", snap)
+    for f in (warm / "srresnet").glob("*"):
+        if f.name.startswith(("last", "best")):
+            f.unlink()
+    for folder, extra in ((exact, ()), (warm, ("--warm-restart", str(snap)))):
+        p = trains("--resume", str(folder), *extra, "--iterations", "6", cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-2000:]
+    ours, theirs = _losses(warm / "srresnet"), _losses(exact / "srresnet")
+    assert sorted(ours) == sorted(theirs) == [1, 2, 3, 4, 5, 6]
+    assert ours[5] == pytest.approx(theirs[5], rel=1e-4)
