@@ -16,6 +16,7 @@ import numpy as np
 from srapp.loading import load_sr_model
 from srcore import lpips
 from srcore.checkpoint import trained_backend
+from srcore.data import is_photo_folder
 from srcore.errors import UserError
 from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks, make_sr_function
 from srcore.fileio import check_writable
@@ -25,6 +26,7 @@ from srcore.precision import INPUT_PRECISION
 from srcore.results import merge_rows, print_table
 
 DEFAULT_TILE = 128  # LR pixels per tile side for --input images: bounded memory for any image size
+BICUBIC_ROW = {"model": "bicubic", "backend": "-", "run_backend": "numpy", "iterations": "", "weights": ""}
 MIN_TILE = 8  # smaller tiles are almost all overlap (16 LR pixels each side): hundreds of times slower
 
 
@@ -100,7 +102,7 @@ def run_test(args: Any) -> list[dict[str, Any]]:
     if args.bicubic:
         scale = args.scale or 4
         sr_fn = bicubic_sr_function(scale)
-        base = {"model": "bicubic", "backend": "-", "run_backend": "numpy", "iterations": "", "weights": ""}
+        base, upscale = dict(BICUBIC_ROW), None
     else:
         scored_in = getattr(args, "precision", None) or "fp32"  # published rows stay exact: fp32 unless asked
         upscale, meta, run_backend = load_sr_model(args.weights, args.backend, args.device, args.scale, scored_in)
@@ -115,12 +117,32 @@ def run_test(args: Any) -> list[dict[str, Any]]:
         converted = "" if meta["backend"] == run_backend else f", converted in memory from the {meta['backend']} format"
         print(f"{args.weights}: {meta['model']} x{scale} trained in {trained} "
               f"({meta.get('iteration')} iterations), running in {run_backend}{converted}")
-    rows = evaluate_benchmarks(sr_fn, args.data, args.datasets, scale, save_dir=args.save_images, metrics=metrics)
+    photos = [d for d in args.datasets or [] if is_photo_folder(args.data, d, scale)]
+    rows: list[dict[str, Any]] = []
+    if not photos or len(photos) < len(args.datasets):
+        names = [d for d in args.datasets if d not in photos] if args.datasets else None
+        rows = evaluate_benchmarks(sr_fn, args.data, names, scale, save_dir=args.save_images, metrics=metrics)
     rows = [{**base, **r, "command": command, "date": date} for r in rows]
-    print_table(rows)
-    if not args.no_results:
+    shown = rows + _photo_rows(args, photos, scale, upscale, sr_fn, metrics, base)
+    print_table(shown)
+    if not args.no_results and rows:  # results/ holds the benchmarks' rows only
         csv_path = merge_rows(args.results_dir, rows)
         print(f"rows merged into {csv_path}; table in {Path(args.results_dir) / 'README.md'}")
+    return shown
+
+
+def _photo_rows(args: Any, photos: list[str], scale: int, upscale: Any, sr_fn: Any, metrics: tuple[str, ...],
+                base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of folders of one's own HR photos (--datasets DIR): tiled like --input, so any size fits, with bicubic
+    scored beside the model; printed, never merged into results/."""
+    if not photos:
+        return []
+    photo_fn = sr_fn if args.bicubic else make_sr_function(upscale, scale, tile=_tile(args, DEFAULT_TILE))
+    rows = [{**base, **r} for r in
+            evaluate_benchmarks(photo_fn, args.data, photos, scale, save_dir=args.save_images, metrics=metrics)]
+    if not args.bicubic:
+        rows += [{**BICUBIC_ROW, **r} for r in
+                 evaluate_benchmarks(bicubic_sr_function(scale), args.data, photos, scale, metrics=metrics)]
     return rows
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from srcore.color import modcrop
 from srcore.errors import UserError
 from srcore.imageio import list_images, load_image
+from srcore.imresize import imresize
 
 PREPARED_DIR = "bsd500"  # the prepared training data inside --data: <split>/hr, <split>/lr_x<scale>
 
@@ -33,7 +34,8 @@ def benchmark_dirs(data_dir: str | Path, name: str, scale: int) -> tuple[Path, P
 
 def _paired_files(hr_dir: Path, lr_dir: Path, what: str) -> list[tuple[Path, Path]]:
     if not hr_dir.is_dir() or not lr_dir.is_dir():
-        raise UserError(f"{what}: expected prepared folders {hr_dir} and {lr_dir}; run prepare_bsd500.py first")
+        raise UserError(f"{what}: expected prepared folders {hr_dir} and {lr_dir}; run prepare_bsd500.py first "
+                        "(or give --datasets a folder of your own HR photos)")
     lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
     hr_by_stem = {p.stem: p for p in list_images(hr_dir)}
     unpaired = sorted(set(lr_by_stem) ^ set(hr_by_stem))
@@ -121,6 +123,28 @@ def load_benchmark(data_dir: str | Path, name: str, scale: int) -> list[BenchIma
         hr = modcrop(load_image(hr_path), scale)
         lr = load_image(lr_path)
         out.append(BenchImage(hr_path.stem, hr, lr))
+    return out
+
+
+def is_photo_folder(data_dir: str | Path, name: str, scale: int) -> bool:
+    """Whether dataset `name` is a folder of one's own HR photos rather than a prepared benchmark's name (a
+    prepared benchmark of that name wins)."""
+    return name not in available_benchmarks(data_dir, scale) and Path(name).is_dir()
+
+
+def load_photo_folder(folder: str | Path, scale: int) -> list[BenchImage]:
+    """A folder of one's own HR photos, scored like a benchmark: each modcropped to the scale, its LR made by
+    MATLAB's bicubic (srcore.imresize), as prepare_bsd500.py makes the benchmarks' LR images."""
+    files = list_images(folder)
+    if not files:
+        raise UserError(f"--datasets {folder}: no images in this folder (expected HR photos: .png, .jpg, ...)")
+    out = []
+    for f in files:
+        hr = modcrop(load_image(f), scale)
+        if min(hr.shape[:2]) < 8 * scale:
+            raise UserError(f"{f}: {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale} (expected at least "
+                            f"{8 * scale} pixels a side)")
+        out.append(BenchImage(f.stem, hr, imresize(hr, 1.0 / scale)))
     return out
 
 

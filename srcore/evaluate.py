@@ -16,7 +16,14 @@ from tqdm import tqdm
 
 from srcore.arch import ARCHS, meta_arch
 from srcore.color import rgb_to_gray, to_uint8
-from srcore.data import BenchImage, available_benchmarks, load_benchmark, lr_to_input
+from srcore.data import (
+    BenchImage,
+    available_benchmarks,
+    is_photo_folder,
+    load_benchmark,
+    load_photo_folder,
+    lr_to_input,
+)
 from srcore.errors import UserError
 from srcore.imresize import imresize
 from srcore.metrics import DEFAULT_METRICS, mean_scores, metric_names, score
@@ -128,7 +135,8 @@ def score_images(sr_fn: SRFunction, images: Sequence[BenchImage], scale: int, de
 def evaluate_benchmarks(sr_fn: SRFunction, data_dir: str | Path, datasets: Sequence[str] | None, scale: int,
                         save_dir: str | Path | None = None,
                         metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
-    """One row per dataset: {dataset, scale, <each metric>, images}."""
+    """One row per dataset: {dataset, scale, <each metric>, images}. A dataset is a prepared benchmark's name or a
+    folder of HR photos (srcore.data.load_photo_folder)."""
     metrics = metric_names(metrics)  # an unknown name fails before any image is scored
     names = list(datasets) if datasets else available_benchmarks(data_dir, scale)
     if not names:
@@ -136,8 +144,9 @@ def evaluate_benchmarks(sr_fn: SRFunction, data_dir: str | Path, datasets: Seque
                         f"run prepare_bsd500.py (with --benchmarks for Set5/Set14, --scales for x{scale})")
     rows = []
     for name in names:
-        images = load_benchmark(data_dir, name, scale)
-        out = None if save_dir is None else Path(save_dir) / name
+        folder = is_photo_folder(data_dir, name, scale)
+        images = load_photo_folder(name, scale) if folder else load_benchmark(data_dir, name, scale)
+        out = None if save_dir is None else Path(save_dir) / (Path(name).name if folder else name)
         scores = score_images(sr_fn, images, scale, desc=name, save_dir=out, metrics=metrics)
         rows.append({"dataset": name, "scale": scale, **scores})
     return rows

@@ -216,12 +216,16 @@ def write_markdown(results_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    """The scored rows on stdout: one line per dataset, a column per metric they have."""
+    """The scored rows on stdout: one line per dataset, a column per metric they have, and a model column when
+    the rows are of several models (one's own photos are shown with bicubic)."""
     metrics = metrics_in(rows)
     widths = [max(len(METRICS[m].heading), 8) for m in metrics]
-    print(f"{'dataset':<10} {'scale':>5} {'images':>6}" + "".join(
+    models = len({r.get("model") for r in rows}) > 1
+    name_width = max([10] + [len(str(r["dataset"])) for r in rows])
+    print((f"{'model':<10} " if models else "") + f"{'dataset':<{name_width}} {'scale':>5} {'images':>6}" + "".join(
         f" {METRICS[m].heading:>{w}}" for m, w in zip(metrics, widths)))
     for r in rows:
         cells = [_metric_cells(r, [m]) for m in metrics]
-        print(f"{r['dataset']:<10} {'x' + str(r['scale']):>5} {r.get('images', ''):>6}" + "".join(
+        print((f"{str(r.get('model', '')):<10} " if models else "") +
+              f"{r['dataset']:<{name_width}} {'x' + str(r['scale']):>5} {r.get('images', ''):>6}" + "".join(
             f" {c:>{w}}" for c, w in zip(cells, widths)))

@@ -126,3 +126,48 @@ def test_benchmark_script_writes_speed_table(tmp_path):
     text = out.read_text()
     assert "GFLOP/s" in text and all(f"| inference 8x8 -> 32x32 | {b} |" in text for b in installed)
     assert "failed" not in text
+
+
+SHIPPED_SRRESNET = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+
+
+def _table_lines(stdout: str, name: str) -> list[list[str]]:
+    return [ln.split("\r")[-1].split() for ln in stdout.splitlines() if name in ln.split("\r")[-1]]
+
+
+def test_own_photo_folder_is_scored_beside_bicubic_and_not_merged(tiny_data, tmp_path):
+    pytest.importorskip("torch")
+    mine = tmp_path / "my_photos"
+    mine.mkdir()
+    for f in (tiny_data / "benchmarks" / "Tiny" / "hr").iterdir():
+        (mine / f.name).write_bytes(f.read_bytes())
+    p = run(str(REPO / "test.py"), "--weights", str(SHIPPED_SRRESNET), "--data", str(tiny_data), "--datasets",
+            str(mine), "Tiny", "--metrics", "psnr", "--results-dir", str(tmp_path / "res"))
+    assert p.returncode == 0, p.stderr
+    lines = _table_lines(p.stdout, "my_photos")
+    assert [ln[0] for ln in lines] == ["srresnet", "bicubic"] and all(ln[-2] == "2" for ln in lines)
+    assert float(lines[0][-1]) != float(lines[1][-1])
+    rows = read_rows(tmp_path / "res" / "results.csv")  # only the benchmark's row is merged
+    assert [r["dataset"] for r in rows] == ["Tiny"]
+
+
+@pytest.mark.parametrize("make,needles", [
+    (lambda d: None, ["no images in this folder"]),
+    (lambda d: Image.new("RGB", (20, 20)).save(d / "small.png"), ["small.png", "too small"]),
+])
+def test_own_photo_folder_errors_are_one_line(make, needles, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    make(folder)
+    p = run(str(REPO / "test.py"), "--bicubic", "--datasets", str(folder), "--no-results")
+    assert_one_line_error(p, *needles)
+
+
+def test_a_photo_folder_scores_like_the_prepared_benchmark(tmp_path):
+    """Set5's own files as a photo folder give the published bicubic Set5 x4 (28.42 dB, e.g. VDSR's Table 2)."""
+    from srcore.evaluate import bicubic_sr_function, evaluate_benchmarks
+    from tests.conftest import needs_datasets
+
+    folder = needs_datasets() / "Set5"
+    (row,) = evaluate_benchmarks(bicubic_sr_function(4), tmp_path, [str(folder)], 4, metrics=["psnr"])
+    assert row["images"] == 5 and row["psnr"] == pytest.approx(28.42, abs=0.01)

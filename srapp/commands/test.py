@@ -30,7 +30,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="backend that runs the checkpoint (default: the one that trained it); a checkpoint in "
                         "the other backend's format, or a backend-neutral .safetensors/.npz, is converted in memory")
     p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py (default data/)")
-    p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one)")
+    p.add_argument("--datasets", nargs="+", metavar="NAME", help="benchmark sets (default: every prepared one); "
+                   "a folder of your own HR photos is scored the same way (LR by MATLAB's bicubic, tiled), with "
+                   "bicubic beside it, and printed only (results/ keeps the benchmarks)")
     p.add_argument("--metrics", nargs="+", metavar="NAME",
                    help=f"metrics that score every row (default: {' '.join(SCORE_METRICS)}, and lpips where its "
                         "weights are; known: "
