@@ -165,6 +165,8 @@ def resume_changes(args: Any, phases: list[TrainConfig], run_dir: Path) -> list[
     values = {k: v for k, v in given(args).items() if k in options and k not in ("resume", "warm_restart")}
     if "out" in values:
         values["out"] = Path(values["out"]).resolve()
+    if "data" in values:  # recorded absolute (save_recipe): the same folder given relative is no change
+        values["data"] = str(Path(values["data"]).resolve())
     fixed = [k for k, v in values.items() if options[k].resume == FIXED
              and any(v != r for r in _recorded(k, phases, run_dir))]
     if fixed:
