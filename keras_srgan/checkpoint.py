@@ -196,19 +196,19 @@ def has_state(checkpoint: CheckpointFiles, name: str) -> bool:
 
     Reads the archive's index only (an .npz is a zip: its names are known without reading the arrays, which
     load_training_state reads once)."""
-    try:
-        with np.load(checkpoint.state, allow_pickle=False) as z:
-            return f"{name}.paths" in z.files
-    except (OSError, ValueError, EOFError) as e:
-        raise CheckpointError(f"{checkpoint.state}: cannot read the training state ({e}); the file is damaged") \
-            from None
+    return f"{name}.paths" in _read_state_archive(checkpoint, lambda z: z.files)
 
 
 def read_state(files: CheckpointFiles) -> dict[str, np.ndarray]:
     """The training-state arrays of a checkpoint (validated by load_checkpoint(need_state=True))."""
+    return _read_state_archive(files, lambda z: {k: z[k] for k in z.files})
+
+
+def _read_state_archive(files: CheckpointFiles, read: Any) -> Any:
+    """`read(archive)` of the checkpoint's open `.state.npz`; a damaged file is a one-line CheckpointError."""
     try:
         with np.load(files.state, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            return read(z)
     except (OSError, ValueError, KeyError, EOFError) as e:
         raise CheckpointError(f"{files.state}: cannot read the training state ({e}); the file is damaged") from None
 

@@ -118,10 +118,10 @@ def run_test(args: Any) -> list[dict[str, Any]]:
         print(f"{args.weights}: {meta['model']} x{scale} trained in {trained} "
               f"({meta.get('iteration')} iterations), running in {run_backend}{converted}")
     photos = [d for d in args.datasets or [] if is_photo_folder(args.data, d, scale)]
+    names = [d for d in args.datasets or [] if d not in photos]
     rows: list[dict[str, Any]] = []
-    if not photos or len(photos) < len(args.datasets):
-        names = [d for d in args.datasets if d not in photos] if args.datasets else None
-        rows = evaluate_benchmarks(sr_fn, args.data, names, scale, save_dir=args.save_images, metrics=metrics)
+    if names or not args.datasets:  # no --datasets: every prepared benchmark
+        rows = evaluate_benchmarks(sr_fn, args.data, names or None, scale, save_dir=args.save_images, metrics=metrics)
     rows = [{**base, **r, "command": command, "date": date} for r in rows]
     shown = rows + _photo_rows(args, photos, scale, upscale, sr_fn, metrics, base)
     print_table(shown)

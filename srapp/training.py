@@ -95,6 +95,14 @@ def native_weights(cfg: TrainConfig, path: str, flag: str = "pretrained") -> str
     return str(dst)
 
 
+def check_scale(meta: dict[str, Any], cfg: TrainConfig, what: str) -> None:
+    """A checkpoint given as `what` (e.g. "--pretrained PATH") must be of the phase's scale; CheckpointError if not."""
+    from srcore.checkpoint import CheckpointError
+
+    if meta.get("scale") != cfg.scale:
+        raise CheckpointError(f"{what} is a x{meta.get('scale')} checkpoint, but this run trains x{cfg.scale}")
+
+
 def warm_restart_phase(phases: list[TrainConfig], weights: str) -> str:
     """Point the phase of `weights`' model at them (--warm-restart): it continues from their iteration with new
     optimizer state instead of from its `last` checkpoint, which must not exist (it would be replaced)."""
@@ -108,10 +116,8 @@ def warm_restart_phase(phases: list[TrainConfig], weights: str) -> str:
         raise CheckpointError(f"--warm-restart {weights}: this is a {meta['model']} checkpoint, but the run trains "
                               f"{', '.join(c.model for c in phases)}")
     cfg = ours[-1]
+    check_scale(meta, cfg, f"--warm-restart {weights}")
     check_resumable(meta, cfg, weights)
-    if meta.get("scale") != cfg.scale:
-        raise CheckpointError(f"--warm-restart {weights} is a x{meta.get('scale')} checkpoint, but the run trains "
-                              f"x{cfg.scale}")
     module = backend_module(cfg.backend, "checkpoint")
     last = module.checkpoint_path(Path(cfg.out) / module.LAST)
     if module.checkpoint_exists(last):
@@ -209,14 +215,15 @@ def run_training(args: Any) -> Path:
     earlier one in its folder; a run folder this call made is removed again if it fails before any checkpoint.
     """
     changes: list[str] = []
-    if getattr(args, "warm_restart", None) and not args.resume:
+    warm = getattr(args, "warm_restart", None)
+    if warm and not args.resume:
         raise UserError("--warm-restart continues a run: give its run folder with --resume RUN_DIR (a new run "
                         "starts from weights with --pretrained)")
     if args.resume:
         phases = load_recipe(args.resume)
         changes = resume_changes(args, phases, Path(phases[0].out).parent)
-        if args.warm_restart:
-            changes.append(warm_restart_phase(phases, args.warm_restart))
+        if warm:
+            changes.append(warm_restart_phase(phases, warm))
     else:
         phases = plan_phases(args)
     run_dir = Path(phases[0].out).parent
@@ -315,7 +322,7 @@ def _train_phase(train: Any, cfg: TrainConfig) -> Path:
 
 def check_phases(phases: list[TrainConfig]) -> None:
     """Validate every phase and make its VGG19 weights available, once each, before hours of phase 1."""
-    from srcore.checkpoint import CheckpointError, check_pretrained
+    from srcore.checkpoint import check_pretrained
 
     losses = backend_module(phases[0].backend, "losses")
     for cfg in phases:
@@ -325,9 +332,7 @@ def check_phases(phases: list[TrainConfig]) -> None:
             raise UserError(_phase_flags(str(e), cfg, phases)) from None
         if cfg.pretrained and not (cfg.resume or cfg.warm_restart):  # its size and scale must fit, before any data work
             meta = pretrained_meta(cfg.pretrained)
-            if meta["scale"] != cfg.scale:
-                raise CheckpointError(f"--pretrained {cfg.pretrained} is a x{meta['scale']} checkpoint, but this run "
-                                      f"trains x{cfg.scale}")
+            check_scale(meta, cfg, f"--pretrained {cfg.pretrained}")
             check_pretrained(meta, cfg, cfg.pretrained)
         if cfg.content_loss.startswith("vgg"):
             losses.check_vgg_available(cfg.vgg_weights)

@@ -474,8 +474,13 @@ class TrainerCheckpoints:
 
     def load_pretrained(self, path: str | Path) -> dict[str, Any]:
         """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
+        return self._start_generator(path, check_pretrained)
+
+    def _start_generator(self, path: str | Path, check: Callable[[dict[str, Any], TrainConfig, str | Path], None]
+                         ) -> dict[str, Any]:
+        """Load checkpoint `path`'s generator weights (after `check` of its metadata), the average starting there."""
         meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale)
-        check_pretrained(meta, self.cfg, path)
+        check(meta, self.cfg, path)
         self.checkpoints.load_generator_weights(self.generator, contents)
         self.reset_ema()
         return meta
@@ -487,11 +492,7 @@ class TrainerCheckpoints:
 
         Adam's new moments make its first few steps up to ~4x larger than in steady state (sign-like updates
         until its averages fill, ~20 steps); at a late, small learning rate that is a short blip."""
-        meta, contents = self.checkpoints.load_checkpoint(path, scale=self.cfg.scale)
-        check_resumable(meta, self.cfg, path)
-        self.checkpoints.load_generator_weights(self.generator, contents)
-        self.reset_ema()
-        return RunState.from_meta(meta)
+        return RunState.from_meta(self._start_generator(path, check_resumable))
 
 
 def resume_checkpoint(resume: str | None, checkpoints: CheckpointIO) -> Path | None:
