@@ -18,7 +18,25 @@ class Interrupted(Exception):
 
 
 def run_cli(fn: Callable[[], object], interrupted: str = "interrupted") -> int:
-    """Run an entry script's work: a UserError becomes one `error:` line and exit code 2, never a traceback."""
+    """Run an entry script's work: a UserError becomes one `error:` line and exit code 2, never a traceback.
+
+    A worker of a multi-process run (it registered a teardown with srcore.worker_exit) ends here, with the exit
+    code, without the interpreter's finalization; an unexpected exception there is printed and exits 1."""
+    from srcore.worker_exit import leave, registered
+
+    try:
+        code = _run(fn, interrupted)
+    except Exception:
+        if not registered():
+            raise
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    return leave(code)
+
+
+def _run(fn: Callable[[], object], interrupted: str) -> int:
     import sys
 
     try:

@@ -31,6 +31,39 @@ def torchrun(workers: int, *args: str, cwd: Path) -> subprocess.CompletedProcess
     return p
 
 
+WORKER_EXIT = """
+import atexit, sys
+from srcore.errors import UserError, run_cli
+from srcore.worker_exit import on_exit
+atexit.register(lambda: print("atexit ran"))
+on_exit(lambda: print("first teardown"))
+on_exit(lambda: print("second teardown"))
+
+def work():
+    print("written", end="")  # still in the buffer of a pipe when the process ends
+    if sys.argv[1] == "user":
+        raise UserError("bad input")
+    if sys.argv[1] == "bug":
+        raise RuntimeError("a bug")
+
+print("returned", run_cli(work))
+"""
+
+
+@pytest.mark.parametrize("case, code", [("ok", 0), ("user", 2), ("bug", 1)])
+def test_a_worker_ends_with_its_exit_code_without_finalization(tmp_path: Path, case: str, code: int) -> None:
+    """A process that joined a process group ends in run_cli: teardowns (last first), buffers flushed, the
+    command's exit code, and no interpreter finalization (atexit handlers do not run: srcore.worker_exit)."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER_EXIT)
+    p = subprocess.run([sys.executable, str(script), case], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == code, p.stderr
+    assert p.stdout == "writtensecond teardown\nfirst teardown\n"  # nothing after run_cli, no atexit
+    assert ("error: bad input" in p.stderr) == (case == "user")
+    assert ("RuntimeError: a bug" in p.stderr) == (case == "bug")
+
+
 def test_two_workers_then_resume_on_one_and_on_two(tiny_data: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from torch_srgan.checkpoint import load_checkpoint

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from srcore.worker_exit import on_exit
 from srcore.workers import torchrun_worker
 
 
@@ -38,8 +39,10 @@ def init_distributed_mode(device_type: str) -> Workers:
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-        # Tear the group down before the interpreter does: a gloo worker left to static destruction can abort
-        # ("terminate called without an active exception") after a run that finished.
+        # Tear the group down before the interpreter does, and end the process without its finalization: a gloo
+        # thread still finishing a collective then aborts it ("terminate called without an active exception")
+        # after a run that finished (srcore.worker_exit says why). atexit: for code that is not an entry script.
+        on_exit(_leave)
         atexit.register(_leave)
     return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
