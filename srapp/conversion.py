@@ -19,10 +19,16 @@ def run_convert(args: Any) -> None:
     if export_kind(args.output) is not None:
         if args.vgg19:
             raise UserError("--vgg19 converts the perceptual loss's weights; they are not exported")
+        if args.round_fp16:
+            raise UserError("--round-fp16 rounds a checkpoint's weights; an export (.onnx, .tflite) keeps them as "
+                            "they are")
         lines = export_generator(args.input, args.output, force=args.force)
     elif args.vgg19:
+        if args.round_fp16:
+            raise UserError("--round-fp16 rounds a generator checkpoint's weights, not VGG19's")
         lines = convert_vgg19(args.input, args.output, force=args.force)
     else:
-        lines = convert_checkpoint(args.input, args.output, force=args.force, generator_only=args.generator_only)
+        lines = convert_checkpoint(args.input, args.output, force=args.force, generator_only=args.generator_only,
+                                   round_fp16=args.round_fp16)
     for line in lines:
         print(line)

@@ -98,11 +98,28 @@ def write_checkpoint(path: str | Path, kind: str, meta: dict[str, Any], groups: 
     return keras_io.write_checkpoint(path, meta, groups, where)
 
 
+def round_to_fp16(groups: neutral.Groups, where: str) -> neutral.Groups:
+    """Every weight rounded to float16's precision, kept as float32 (the same file format): a warm-restart
+    snapshot of which git stores ~3.6 MB instead of ~5.8 (the 13 low mantissa bits are zero and compress away);
+    each weight moves by at most 2^-11 of itself. A weight beyond float16's range is refused, not clipped."""
+    out: neutral.Groups = {}
+    for group, tensors in groups.items():
+        out[group] = {}
+        for key, value in tensors.items():
+            rounded = np.asarray(value, dtype=np.float32).astype(np.float16).astype(np.float32)
+            if not np.isfinite(rounded).all() and np.isfinite(value).all():
+                raise UserError(f"{where}: {group}.{key} has weights beyond float16's range (|w| > 65504); "
+                                f"convert it without --round-fp16")
+            out[group][key] = rounded
+    return out
+
+
 def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False,
-                       generator_only: bool = False) -> list[str]:
+                       generator_only: bool = False, round_fp16: bool = False) -> list[str]:
     """Convert checkpoint `src` into `dst` (formats from the names); returns lines to print.
 
     `generator_only`: leave the discriminator out (the ~6 MB file that inference and --pretrained need).
+    `round_fp16`: weights rounded to float16 precision (round_to_fp16), recorded in the metadata.
     """
     src_kind, dst_kind = require_kind(src, "IN"), require_kind(dst, "OUT")
     if not Path(src).is_file():
@@ -116,11 +133,15 @@ def convert_checkpoint(src: str | Path, dst: str | Path, force: bool = False,
         raise UserError(f"OUT {existing[0]} exists; pass --force to overwrite it")
     _, meta, groups = read_checkpoint(src, discriminator=not generator_only)
     new_meta = converted_meta(meta, dst_kind, src)
+    if round_fp16:
+        groups = round_to_fp16(groups, str(src))
+        new_meta["weights_rounded_to"] = "fp16"
     written = write_checkpoint(dst, dst_kind, new_meta, groups)
     parts = " and ".join(g for g in ("generator", "discriminator") if g in groups)
     lines = [f"{src} ({FORMAT_NAMES[src_kind]}: {meta['model']} x{meta['scale']}, trained in "
              f"{new_meta['trained_backend']}, {meta.get('iteration')} iterations)",
-             f"  -> {written} ({FORMAT_NAMES[dst_kind]}): {parts} weights"]
+             f"  -> {written} ({FORMAT_NAMES[dst_kind]}): {parts} weights"
+             + (", rounded to float16 precision" if round_fp16 else "")]
     if src_kind != "neutral":
         srgan = " and can start an SRGAN phase (--pretrained)," if meta["model"] in ("srresnet", "srgan") else ""
         lines.append(f"  optimizer state is not converted: the result evaluates (test.py){srgan} but cannot "

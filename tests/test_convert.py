@@ -150,6 +150,27 @@ def test_generator_only_export(torch_srgan_ckpt: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(v, expected[k].numpy())
 
 
+def test_round_fp16_snapshot(torch_srgan_ckpt: Path, tmp_path: Path) -> None:
+    """--round-fp16: float32 tensors holding float16 values, within 2^-11 relative of the originals, recorded in
+    the metadata; a weight beyond float16's range is refused in one line, not clipped."""
+    out = tmp_path / "g.safetensors"
+    assert convert_main(["--generator-only", "--round-fp16", str(torch_srgan_ckpt), str(out)]) == 0
+    meta, groups = neutral.load_neutral(out)
+    assert meta["weights_rounded_to"] == "fp16"
+    expected = _torch_states(torch_srgan_ckpt)["generator"]
+    for k, v in groups["generator"].items():
+        original = expected[k].numpy().astype(np.float32)
+        assert v.dtype == np.float32
+        np.testing.assert_array_equal(v, v.astype(np.float16).astype(np.float32), err_msg=k)  # fp16 values
+        np.testing.assert_allclose(v, original, rtol=2 ** -11, atol=2 ** -24, err_msg=k)
+    assert any(not np.array_equal(v, expected[k].numpy()) for k, v in groups["generator"].items())
+
+    from srconvert.convert import round_to_fp16
+
+    with pytest.raises(UserError, match="beyond float16's range"):
+        round_to_fp16({"generator": {"w": np.array([1e5], dtype=np.float32)}}, "big.safetensors")
+
+
 def test_round_trip_torch_keras_neutral_torch(torch_srgan_ckpt: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     """.pth -> Keras -> .npz -> .pth gives back exactly the same tensors; the metadata follows."""
