@@ -330,7 +330,15 @@ def test_srresnet_mse_training_step_agrees() -> None:
             for w in (wt[key], wk[key]):
                 assert np.abs(w - init[key]).max() <= cfg.lr * 1.001
         else:
-            np.testing.assert_allclose(wk[key], wt[key], rtol=0, atol=1e-5, err_msg=key)
+            # Adam's first step is lr * g / (|g| + 1e-8): where |g| is itself at rounding level (< 1e-7; a weight's
+            # typical gradient here is 1e-3), float noise in g sets the step and either backend's is right (seen
+            # on an AMX Xeon: 1e-9 in torch, 3e-9 in Keras, steps 0.9e-5 and 2.3e-5). Those few elements move by
+            # at most lr; the rest agree to 1e-5.
+            tiny = np.abs(grads[key]) < 1e-7 if key in grads else np.zeros(wt[key].shape, bool)
+            assert tiny.mean() < 1e-3, key
+            np.testing.assert_allclose(wk[key][~tiny], wt[key][~tiny], rtol=0, atol=1e-5, err_msg=key)
+            for w in (wt[key], wk[key]):
+                assert np.abs(w - init[key])[tiny].max(initial=0.0) <= cfg.lr * 1.001, key
     assert max(np.abs(wt[k] - init[k]).max() for k in wt) > 0.5 * cfg.lr  # the step did move the weights
 
     # The second step's loss: the updated weights (and Adam's moments) compute the same function.
