@@ -40,7 +40,7 @@ from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ADVERSARIAL, ContentLoss
 from keras_srgan.models import build_discriminator, build_generator, init_subpixel
 from keras_srgan.tensorboard import TensorBoardWriter
-from srcore.config import TrainConfig, adv_weight_at, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, disc_shifts, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -56,7 +56,7 @@ class SRGANModel(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, content_loss: ContentLoss,
                  adv_weight: float = 1e-3, clip: float = 0.0, gan_loss: AdversarialLoss | None = None,
-                 **kwargs: Any) -> None:
+                 disc_shift: int = 0, batch_size: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -65,6 +65,11 @@ class SRGANModel(keras.Model):
         # A variable, as the learning rate: --adv-warmup changes it every step without retracing the step.
         self.adv_weight = keras.Variable(float(adv_weight), trainable=False, dtype="float32", name="adv_weight")
         self.clip = float(clip)  # adjustable gradient clipping (TrainConfig.clip); 0 = none
+        # --disc-shift: N, and this step's offsets of the whole batch (a variable for the same reason; each replica
+        # reads its slice)
+        self.disc_shift = int(disc_shift)
+        self.disc_offsets = keras.Variable(np.zeros((2, batch_size, 2), "int32"), trainable=False, dtype="int32",
+                                           name="disc_offsets")
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.d_optimizer: keras.optimizers.Optimizer | None = None
 
@@ -85,8 +90,10 @@ class SRGANModel(keras.Model):
             sr = g(lr, training=True)
             if d is not None:
                 with g_tape.stop_recording(), tf.GradientTape() as d_tape:
-                    real_logits = d(hr, training=True)
-                    fake_logits_d = d(tf.stop_gradient(sr), training=True)
+                    real_offsets, fake_offsets = self._replica_offsets(tf.shape(hr)[0])
+                    real_logits = d(shifted(hr, real_offsets, self.disc_shift), training=True)
+                    fake_seen = shifted(sr, fake_offsets, self.disc_shift)
+                    fake_logits_d = d(tf.stop_gradient(fake_seen), training=True)
                     d_loss = self.gan_loss.discriminator(real_logits, fake_logits_d)
                     # this replica's share (several replicas), scaled under mixed precision
                     scaled_d_loss = d_opt.scale_loss(replica_share(d_loss))
@@ -94,7 +101,7 @@ class SRGANModel(keras.Model):
                 d_opt.apply_gradients(zip(d_grads, d.trainable_weights))
                 # Variable reads are ordered after the update by tf.function's automatic control
                 # dependencies, so the generator is scored by the discriminator it just lost to.
-                fake_logits = d(sr, training=True)
+                fake_logits = d(fake_seen, training=True)
             content = self.content_loss(sr, hr)
             if d is not None:
                 # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
@@ -115,6 +122,12 @@ class SRGANModel(keras.Model):
             logs["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits_d, tf.float32)))
         return logs
 
+
+    def _replica_offsets(self, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """This replica's slice of the step's --disc-shift offsets (the whole batch with one replica)."""
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
+        offsets = self.disc_offsets.value[:, start:start + size]
+        return offsets[0], offsets[1]
 
     def _clipped(self, grads: list[Any], opt: keras.optimizers.Optimizer) -> list[Any]:
         """Each element to +-clip / lr (times the loss scale under mixed precision: the gradients are scaled)."""
@@ -175,6 +188,18 @@ class TorchSGD(keras.optimizers.SGD):
             self.assign(m, ops.add(ops.multiply(m, self.momentum), grad))
             grad = m
         self.assign_sub(variable, ops.multiply(grad, lr))
+
+
+def shifted(images: tf.Tensor, offsets: tf.Tensor, n: int) -> tf.Tensor:
+    """--disc-shift: each NHWC image moved down and right by n-1 minus its (row, column) offset, reflect-padded
+    at the top and left so the size stays (the images themselves when n <= 1); as torch_srgan.train.shifted."""
+    if n <= 1:
+        return images
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [n - 1, 0], [n - 1, 0], [0, 0]], mode="REFLECT")
+    rows = offsets[:, :1] + tf.range(h)[None, :]  # (batch, h): the padded rows each image keeps
+    cols = offsets[:, 1:] + tf.range(w)[None, :]
+    return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
 def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers.Optimizer:
@@ -253,7 +278,8 @@ class Trainer(TrainerCheckpoints):
             if self.d_optimizer is not None:
                 self.d_optimizer.build(self.discriminator.trainable_variables)
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight, cfg.clip,
-                                    gan_loss=ADVERSARIAL.get(cfg.gan_loss), name=f"{cfg.model}_step")
+                                    gan_loss=ADVERSARIAL.get(cfg.gan_loss), disc_shift=cfg.disc_shift,
+                                    batch_size=cfg.batch_size, name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
             # --ema: the average, a float32 copy that no optimizer touches (srcore.loop.TrainerCheckpoints saves
             # it); built last, so the other models' initial weights are those of a run without it.
@@ -319,6 +345,7 @@ class Trainer(TrainerCheckpoints):
             opt.learning_rate.assign(value)
         if self.discriminator is not None:
             self.model.adv_weight.assign(adv_weight_at(self.cfg, step))
+            self.model.disc_offsets.assign(disc_shifts(self.cfg, step))
         return value
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:

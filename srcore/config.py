@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name
 from srcore.errors import UserError
 from srcore.precision import PRECISIONS
@@ -112,6 +114,11 @@ class TrainConfig:
     adv_warmup: int = option(0, "adversarial phase: the adversarial weight rises linearly from 0 to --adv-weight "
                              "over the first N iterations while the discriminator learns (0: from the start, as in "
                              "the paper)", minimum=0, metavar="N")
+    disc_shift: int = option(0, "adversarial phase: each image the discriminator sees (real and generated) is "
+                             "moved by a random 0..N-1 pixels down and right (reflect-padded, same size), so the "
+                             "phase of D's stride-2 grid against the generator's sub-pixel grid is random (tried "
+                             "against the checkerboard: results/README.md, SRGAN-MSE trials); 0: none, as in the "
+                             "paper", minimum=0, metavar="N")
     gan_loss: str = option("vanilla", "adversarial loss (the paper's: vanilla)",
                            choices=_registered("srcore.losses", "ADVERSARIAL_LOSSES"))
     vgg_weights: str | None = option(
@@ -415,6 +422,20 @@ def adv_weight_at(cfg: TrainConfig, step: int) -> float:
     if cfg.adv_warmup <= 0:
         return cfg.adv_weight
     return cfg.adv_weight * min(1.0, step / cfg.adv_warmup)
+
+
+def disc_shifts(cfg: TrainConfig, step: int, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """--disc-shift's offsets at 0-based `step`: int32 array (2, batch, 2) of (row, column) crop offsets in
+    0..N-1 for the real and the generated images; `shard` (i, n): the i-th of n equal slices of the step's batch,
+    as the sampler's. A pure function of the seed and step, as the batches, so both backends and a resumed run
+    shift alike (all zeros without --disc-shift)."""
+    i, n = shard
+    size = cfg.batch_size // n
+    offsets = np.zeros((2, cfg.batch_size, 2), dtype=np.int32)
+    if cfg.disc_shift > 1:
+        rng = np.random.default_rng((cfg.seed, step, 0xD15C))
+        offsets = rng.integers(0, cfg.disc_shift, size=offsets.shape).astype(np.int32)
+    return offsets[:, i * size:(i + 1) * size]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

@@ -149,7 +149,9 @@ DEFAULT_METRICS = ("psnr", "ssim")  # what every validation logs, and evaluate's
 # What test.py scores unless told otherwise (and "lpips" where its weights are available, srapp.scoring): the
 # distortion metrics and a perceptual one, because an adversarial model only trades the first for the second.
 SCORE_METRICS = ("psnr", "ssim", "niqe")
-ADVERSARIAL_METRICS = ("niqe",)  # what validation logs besides DEFAULT_METRICS in the adversarial phase
+# what validation logs besides DEFAULT_METRICS in the adversarial phase: NIQE, and the sub-pixel grid that an
+# adversarial term can grow (issue 22: the checkerboard)
+ADVERSARIAL_METRICS = ("niqe", "grid")
 
 
 def metric(name: str, *, higher_is_better: bool, fmt: str, title: str, description: str,

@@ -148,7 +148,8 @@ def test_validation_metrics_by_phase() -> None:
     from srcore.loop import tensorboard_tag, validation_metrics
 
     assert validation_metrics(preset_config("smoke", "srresnet")) == ("psnr", "ssim")  # supervised: PSNR's
-    assert validation_metrics(preset_config("smoke", "srgan")) == ("psnr", "ssim", "niqe")
+    # adversarial: NIQE, and the grid an adversarial term can grow
+    assert validation_metrics(preset_config("smoke", "srgan")) == ("psnr", "ssim", "niqe", "grid")
     assert validation_metrics(preset_config("smoke", "srresnet", best_metric="niqe")) == ("psnr", "ssim", "niqe")
     assert tensorboard_tag("val_niqe") == "val/niqe"
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srcore.config import TrainConfig, adv_weight_at, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, disc_shifts, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -32,6 +32,16 @@ from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ADVERSARIAL, ContentLoss
 from torch_srgan.models import build_discriminator, build_generator, init_subpixel
 from torch_srgan.tensorboard import TensorBoardWriter
+
+
+def shifted(images: torch.Tensor, offsets: np.ndarray, n: int) -> torch.Tensor:
+    """--disc-shift: each NCHW image moved down and right by n-1 minus its (row, column) offset, reflect-padded
+    at the top and left so the size stays (the images themselves when n <= 1)."""
+    if n <= 1:
+        return images
+    h, w = images.shape[-2:]
+    padded = nn.functional.pad(images, (n - 1, 0, n - 1, 0), mode="reflect")
+    return torch.stack([padded[i, :, r:r + h, c:c + w] for i, (r, c) in enumerate(offsets.tolist())])
 
 
 class Trainer(TrainerCheckpoints):
@@ -144,10 +154,11 @@ class Trainer(TrainerCheckpoints):
 
         d = self.discriminator
         d.train()
+        shifts = disc_shifts(self.cfg, step, self.shard)  # --disc-shift (none: zeros, unused)
         with autocast(self.device, self.autocast_dtype):
             sr = self.train_g(x)
-            real_logits = self.train_d(y)
-            fake_logits = self.train_d(sr.detach())
+            real_logits = self.train_d(shifted(y, shifts[0], self.cfg.disc_shift))
+            fake_logits = self.train_d(shifted(sr.detach(), shifts[1], self.cfg.disc_shift))
         d_loss = self.gan_loss.discriminator(real_logits, fake_logits)
         self._backward_step(d_loss, self.optimizers["optim_d"])
 
@@ -156,7 +167,7 @@ class Trainer(TrainerCheckpoints):
         d.requires_grad_(False)
         try:
             with autocast(self.device, self.autocast_dtype):
-                gen_logits = d(sr)
+                gen_logits = d(shifted(sr, shifts[1], self.cfg.disc_shift))
                 content = self.content_loss(sr, y)
             # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
             adv = self.gan_loss.generator(real_logits.detach(), gen_logits)
