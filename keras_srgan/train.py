@@ -90,9 +90,8 @@ class SRGANModel(keras.Model):
             sr = g(lr, training=True)
             if d is not None:
                 with g_tape.stop_recording(), tf.GradientTape() as d_tape:
-                    real_offsets, fake_offsets = self._replica_offsets(tf.shape(hr)[0])
-                    real_logits = d(shifted(hr, real_offsets, self.disc_shift), training=True)
-                    fake_seen = shifted(sr, fake_offsets, self.disc_shift)
+                    real_seen, fake_seen = self._seen_by_discriminator(hr, sr)
+                    real_logits = d(real_seen, training=True)
                     fake_logits_d = d(tf.stop_gradient(fake_seen), training=True)
                     d_loss = self.gan_loss.discriminator(real_logits, fake_logits_d)
                     # this replica's share (several replicas), scaled under mixed precision
@@ -122,12 +121,15 @@ class SRGANModel(keras.Model):
             logs["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits_d, tf.float32)))
         return logs
 
-
-    def _replica_offsets(self, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """This replica's slice of the step's --disc-shift offsets (the whole batch with one replica)."""
+    def _seen_by_discriminator(self, hr: tf.Tensor, sr: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The real and generated images as D sees them: moved by this replica's slice of the step's
+        --disc-shift offsets (the whole batch with one replica), or themselves without it."""
+        if self.disc_shift <= 1:
+            return hr, sr
+        size = tf.shape(hr)[0]
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
         offsets = self.disc_offsets.value[:, start:start + size]
-        return offsets[0], offsets[1]
+        return shifted(hr, offsets[0], self.disc_shift), shifted(sr, offsets[1], self.disc_shift)
 
     def _clipped(self, grads: list[Any], opt: keras.optimizers.Optimizer) -> list[Any]:
         """Each element to +-clip / lr (times the loss scale under mixed precision: the gradients are scaled)."""
@@ -345,7 +347,8 @@ class Trainer(TrainerCheckpoints):
             opt.learning_rate.assign(value)
         if self.discriminator is not None:
             self.model.adv_weight.assign(adv_weight_at(self.cfg, step))
-            self.model.disc_offsets.assign(disc_shifts(self.cfg, step))
+            if self.cfg.disc_shift > 1:  # off, the step never reads them
+                self.model.disc_offsets.assign(disc_shifts(self.cfg, step))
         return value
 
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:

@@ -53,7 +53,7 @@ def test_torch_shift_moves_each_image_down_and_right_reflecting_the_border() -> 
     np.testing.assert_array_equal(out[2, 2:, 1:], images[2, :-2, :-1])
 
 
-def test_torch_and_keras_shift_alike(tmp_path: Path) -> None:
+def test_torch_and_keras_shift_alike() -> None:
     pytest.importorskip("torch")
     import torch._dynamo  # noqa: F401  (imported before TensorFlow, as the application does)
 
