@@ -40,7 +40,7 @@ from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ADVERSARIAL, ContentLoss
 from keras_srgan.models import build_discriminator, build_generator, init_subpixel
 from keras_srgan.tensorboard import TensorBoardWriter
-from srcore.config import TrainConfig, adv_weight_at, disc_shifts, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, disc_lr_at, disc_shifts, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -343,8 +343,9 @@ class Trainer(TrainerCheckpoints):
         # Assign (never rebind): the compiled step reads the optimizer's learning-rate variable (and the
         # adversarial weight's, which --adv-warmup ramps).
         value = lr_at(self.cfg, step)
-        for opt in self.optimizers.values():
-            opt.learning_rate.assign(value)
+        rates = {"optim_g": value, "optim_d": disc_lr_at(self.cfg, step)}
+        for name, opt in self.optimizers.items():
+            opt.learning_rate.assign(rates[name])
         if self.discriminator is not None:
             self.model.adv_weight.assign(adv_weight_at(self.cfg, step))
             if self.cfg.disc_shift > 1:  # off, the step never reads them

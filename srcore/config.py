@@ -119,6 +119,10 @@ class TrainConfig:
                              "phase of D's stride-2 grid against the generator's sub-pixel grid is random (tried "
                              "against the checkerboard: results/README.md, SRGAN-MSE trials); 0: none, as in the "
                              "paper", minimum=0, metavar="N")
+    disc_lr_ratio: float = option(1.0, "adversarial phase: the discriminator's learning rate as a multiple of the "
+                                  "generator's (--lr and its schedule); above 1: D adapts faster, as in the two "
+                                  "time-scale rule of Heusel et al. 2017 (1: one rate, as in the paper)", minimum=0,
+                                  metavar="RATIO")
     gan_loss: str = option("vanilla", "adversarial loss (the paper's: vanilla)",
                            choices=_registered("srcore.losses", "ADVERSARIAL_LOSSES"))
     vgg_weights: str | None = option(
@@ -436,6 +440,11 @@ def disc_shifts(cfg: TrainConfig, step: int, shard: tuple[int, int] = (0, 1)) ->
         rng = np.random.default_rng((cfg.seed, step, 0xD15C))
         offsets = rng.integers(0, cfg.disc_shift, size=offsets.shape).astype(np.int32)
     return offsets[:, i * size:(i + 1) * size]
+
+
+def disc_lr_at(cfg: TrainConfig, step: int) -> float:
+    """The discriminator's learning rate at 0-based `step`: the generator's times --disc-lr-ratio."""
+    return lr_at(cfg, step) * cfg.disc_lr_ratio
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

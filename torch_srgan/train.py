@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srcore.config import TrainConfig, adv_weight_at, disc_shifts, ema_decay_at, lr_at
+from srcore.config import TrainConfig, adv_weight_at, disc_lr_at, disc_shifts, ema_decay_at, lr_at
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
@@ -136,9 +136,10 @@ class Trainer(TrainerCheckpoints):
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
         """One iteration on a sampler batch (NHWC numpy); `step` (0-based) sets the learning rate."""
         rate = lr_at(self.cfg, step)
-        for optim in self.optimizers.values():
+        rates = {"optim_g": rate, "optim_d": disc_lr_at(self.cfg, step)}
+        for name, optim in self.optimizers.items():
             for group in optim.param_groups:
-                group["lr"] = rate
+                group["lr"] = rates[name]
         x, y = to_tensor(lr, self.device), to_tensor(hr, self.device)
         self.generator.train()
         optim_g = self.optimizers["optim_g"]
