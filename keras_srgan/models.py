@@ -16,7 +16,7 @@ from keras import layers
 
 from keras_srgan.archs import GENERATORS
 from keras_srgan.layers import bn
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs
+from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs, upsampler_layers
 
 
 def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> keras.Model:
@@ -40,6 +40,13 @@ def init_subpixel(generator: keras.Model, scale: int, arch: str, mode: str, **pa
         c = kernel.shape[-1] // r2
         layer.kernel.assign(np.tile(kernel[..., :c], (1, 1, 1, r2)))
         layer.bias.assign(np.tile(bias[:c], r2))
+
+
+def freeze_upsampler(generator: keras.Model, scale: int, arch: str, **params: Any) -> None:
+    """--freeze-upsampler: the sub-pixel stages and the layers after them (srcore.arch.upsampler_layers) stop
+    training; their weights stay as loaded."""
+    for entry in upsampler_layers(arch, scale, params):
+        generator.get_layer(entry.keras).trainable = False
 
 
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:

@@ -38,7 +38,7 @@ from keras_srgan.distributed import (
 )
 from keras_srgan.inference import make_upscaler
 from keras_srgan.losses import ADVERSARIAL, ContentLoss
-from keras_srgan.models import build_discriminator, build_generator, init_subpixel
+from keras_srgan.models import build_discriminator, build_generator, freeze_upsampler, init_subpixel
 from keras_srgan.tensorboard import TensorBoardWriter
 from srcore.config import TrainConfig, adv_weight_at, disc_lr_at, disc_shifts, ema_decay_at, lr_at
 from srcore.errors import UserError
@@ -266,6 +266,8 @@ class Trainer(TrainerCheckpoints):
         with scope, on_device(self.device), dtype_policy(policy_name(self.precision)):
             self.generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
             init_subpixel(self.generator, cfg.scale, cfg.arch, cfg.subpixel_init, **cfg.arch_params)
+            if cfg.adversarial and cfg.freeze_upsampler:
+                freeze_upsampler(self.generator, cfg.scale, cfg.arch, **cfg.arch_params)
             self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
                                   if cfg.adversarial else None)
             if cfg.sync_bn:

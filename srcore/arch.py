@@ -188,6 +188,15 @@ def subpixel_convs(arch: str, scale: int, params: Mapping[str, Any]) -> list[Ent
     return [e for e in spec.layout(scale, spec.check_params(params)) if e.kind == "conv_ps"]
 
 
+def upsampler_layers(arch: str, scale: int, params: Mapping[str, Any]) -> list[Entry]:
+    """A generator's sub-pixel stages and every layer after them (for srresnet: the pixel-shuffle convolutions,
+    their PReLUs and the last convolution), which --freeze-upsampler keeps; none for an interpolating network."""
+    spec = ARCHS.get(arch)
+    entries = spec.layout(scale, spec.check_params(params))
+    first = next((i for i, e in enumerate(entries) if e.kind == "conv_ps"), len(entries))
+    return entries[first:]
+
+
 def meta_arch(meta: Mapping[str, Any], where: str = "checkpoint") -> tuple[ArchSpec, dict[str, Any]]:
     """(spec, checked parameters) of a checkpoint's generator, from its metadata (older ones have no arch name:
     srresnet). An unknown architecture or a bad parameter is a one-line UserError naming `where`."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name
+from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name, upsampler_layers
 from srcore.errors import UserError
 from srcore.precision import PRECISIONS
 from srcore.workers import DISTRIBUTE_MODES
@@ -123,6 +123,11 @@ class TrainConfig:
                                   "generator's (--lr and its schedule); above 1: D adapts faster, as in the two "
                                   "time-scale rule of Heusel et al. 2017 (1: one rate, as in the paper)", minimum=0,
                                   metavar="RATIO")
+    freeze_upsampler: bool = option(False, "adversarial phase: the sub-pixel upsampling stages and the last "
+                                    "convolution keep the pretrained generator's weights and only the layers before "
+                                    "them train, so the adversarial gradient cannot unbalance the sub-pixel phases "
+                                    "(the checkerboard: results/README.md, SRGAN-MSE trials); off: every layer "
+                                    "trains, as in the paper")
     gan_loss: str = option("vanilla", "adversarial loss (the paper's: vanilla)",
                            choices=_registered("srcore.losses", "ADVERSARIAL_LOSSES"))
     vgg_weights: str | None = option(
@@ -317,6 +322,9 @@ class TrainConfig:
             (self.train_lr_dir is None or self.train_dir is not None,
              "--train-lr-dir pairs your LR images with the HR images of --train-dir DIR; give both"),
         ]
+        if self.adversarial and self.freeze_upsampler:
+            checks.append((bool(upsampler_layers(self.arch, self.scale, self.arch_params)),
+                           f"--freeze-upsampler: the {self.arch} generator has no sub-pixel upsampler"))
         if self.adversarial:
             checks.append((self.patch_size % 16 == 0,
                            f"--patch-size must be a multiple of 16 for the discriminator, got {self.patch_size}"))

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs
+from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs, upsampler_layers
 from torch_srgan.archs import GENERATORS
 from torch_srgan.layers import bn, conv
 
@@ -68,6 +68,13 @@ def init_subpixel(generator: nn.Module, scale: int, arch: str, mode: str, **para
         with torch.no_grad():
             layer.weight.copy_(layer.weight[::r2].repeat_interleave(r2, dim=0))
             layer.bias.copy_(layer.bias[::r2].repeat_interleave(r2))
+
+
+def freeze_upsampler(generator: nn.Module, scale: int, arch: str, **params: Any) -> None:
+    """--freeze-upsampler: the sub-pixel stages and the layers after them (srcore.arch.upsampler_layers) stop
+    training; their weights stay as loaded."""
+    for entry in upsampler_layers(arch, scale, params):
+        generator.get_submodule(entry.torch).requires_grad_(False)
 
 
 def build_discriminator(patch_size: int = 96, channels: int = 64) -> Discriminator:

@@ -30,7 +30,7 @@ from torch_srgan.device import (
 from torch_srgan.distributed import any_worker, init_distributed_mode, mean_over_workers
 from torch_srgan.inference import make_upscaler
 from torch_srgan.losses import ADVERSARIAL, ContentLoss
-from torch_srgan.models import build_discriminator, build_generator, init_subpixel
+from torch_srgan.models import build_discriminator, build_generator, freeze_upsampler, init_subpixel
 from torch_srgan.tensorboard import TensorBoardWriter
 
 
@@ -73,6 +73,8 @@ class Trainer(TrainerCheckpoints):
         torch.manual_seed(cfg.seed)  # reproducible initial weights
         generator = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
         init_subpixel(generator, cfg.scale, cfg.arch, cfg.subpixel_init, **cfg.arch_params)
+        if cfg.adversarial and cfg.freeze_upsampler:
+            freeze_upsampler(generator, cfg.scale, cfg.arch, **cfg.arch_params)
         self.generator = place(generator, self.device)
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
@@ -100,11 +102,12 @@ class Trainer(TrainerCheckpoints):
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer of `model`'s trainable parameters (--freeze-upsampler: not the frozen ones)."""
         cfg = self.cfg
+        params = [p for p in model.parameters() if p.requires_grad]
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=lr_at(cfg, 0), momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(model.parameters(), lr=lr_at(cfg, 0), betas=(0.9, 0.999), eps=1e-8)
+            return torch.optim.SGD(params, lr=lr_at(cfg, 0), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr_at(cfg, 0), betas=(0.9, 0.999), eps=1e-8)
 
     def _backward_step(self, loss: torch.Tensor, optim: torch.optim.Optimizer) -> None:
         optim.zero_grad(set_to_none=True)
