@@ -45,6 +45,7 @@ from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
 from srcore.losses import AdversarialLoss
+from srcore.metrics import degrid_filters
 
 
 class SRGANModel(keras.Model):
@@ -56,7 +57,7 @@ class SRGANModel(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, content_loss: ContentLoss,
                  adv_weight: float = 1e-3, clip: float = 0.0, gan_loss: AdversarialLoss | None = None,
-                 disc_shift: int = 0, batch_size: int = 1, **kwargs: Any) -> None:
+                 disc_shift: int = 0, batch_size: int = 1, disc_degrid: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -70,6 +71,8 @@ class SRGANModel(keras.Model):
         self.disc_shift = int(disc_shift)
         self.disc_offsets = keras.Variable(np.zeros((2, batch_size, 2), "int32"), trainable=False, dtype="int32",
                                            name="disc_offsets")
+        low, comb, dilation = degrid_filters()  # --disc-degrid's filters
+        self.degrid = (tf.constant(low), tf.constant(comb), dilation) if disc_degrid else None
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.d_optimizer: keras.optimizers.Optimizer | None = None
 
@@ -123,13 +126,13 @@ class SRGANModel(keras.Model):
 
     def _seen_by_discriminator(self, hr: tf.Tensor, sr: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The real and generated images as D sees them: moved by this replica's slice of the step's
-        --disc-shift offsets (the whole batch with one replica), or themselves without it."""
-        if self.disc_shift <= 1:
-            return hr, sr
-        size = tf.shape(hr)[0]
-        start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
-        offsets = self.disc_offsets.value[:, start:start + size]
-        return shifted(hr, offsets[0], self.disc_shift), shifted(sr, offsets[1], self.disc_shift)
+        --disc-shift offsets (the whole batch with one replica), then --disc-degrid; themselves without them."""
+        if self.disc_shift > 1:
+            size = tf.shape(hr)[0]
+            start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
+            offsets = self.disc_offsets.value[:, start:start + size]
+            hr, sr = shifted(hr, offsets[0], self.disc_shift), shifted(sr, offsets[1], self.disc_shift)
+        return degridded(hr, self.degrid), degridded(sr, self.degrid)
 
     def _clipped(self, grads: list[Any], opt: keras.optimizers.Optimizer) -> list[Any]:
         """Each element to +-clip / lr (times the loss scale under mixed precision: the gradients are scaled)."""
@@ -202,6 +205,28 @@ def shifted(images: tf.Tensor, offsets: tf.Tensor, n: int) -> tf.Tensor:
     rows = offsets[:, :1] + tf.range(h)[None, :]  # (batch, h): the padded rows each image keeps
     cols = offsets[:, 1:] + tf.range(w)[None, :]
     return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
+def _separable(images: tf.Tensor, taps: tf.Tensor, dilation: int) -> tf.Tensor:
+    """Each channel of NHWC `images` filtered by `taps` along the rows, then the columns (reflect-padded)."""
+    c, n = images.shape[-1], int(taps.shape[0])
+    r = dilation * (n - 1) // 2
+    k = tf.cast(taps, images.dtype)
+    x = tf.pad(images, [[0, 0], [r, r], [0, 0], [0, 0]], mode="REFLECT")
+    x = tf.nn.depthwise_conv2d(x, tf.tile(tf.reshape(k, (n, 1, 1, 1)), [1, 1, c, 1]), [1, 1, 1, 1], "VALID",
+                               dilations=[dilation, 1])
+    x = tf.pad(x, [[0, 0], [0, 0], [r, r], [0, 0]], mode="REFLECT")
+    return tf.nn.depthwise_conv2d(x, tf.tile(tf.reshape(k, (1, n, 1, 1)), [1, 1, c, 1]), [1, 1, 1, 1], "VALID",
+                                  dilations=[1, dilation])
+
+
+def degridded(images: tf.Tensor, filters: tuple[tf.Tensor, tf.Tensor, int] | None) -> tf.Tensor:
+    """--disc-degrid: NHWC images without their local period-4 pattern, x - C(x - L(x)) with
+    srcore.metrics.degrid_filters; the images themselves without filters; as torch_srgan.train.degridded."""
+    if filters is None:
+        return images
+    low, comb, dilation = filters
+    return images - _separable(images - _separable(images, low, 1), comb, dilation)
 
 
 def make_optimizer(cfg: TrainConfig, mixed: bool, name: str) -> keras.optimizers.Optimizer:
@@ -283,7 +308,7 @@ class Trainer(TrainerCheckpoints):
                 self.d_optimizer.build(self.discriminator.trainable_variables)
             self.model = SRGANModel(self.generator, self.discriminator, self.content_loss, cfg.adv_weight, cfg.clip,
                                     gan_loss=ADVERSARIAL.get(cfg.gan_loss), disc_shift=cfg.disc_shift,
-                                    batch_size=cfg.batch_size, name=f"{cfg.model}_step")
+                                    batch_size=cfg.batch_size, disc_degrid=cfg.disc_degrid, name=f"{cfg.model}_step")
             self.model.compile(self.g_optimizer, self.d_optimizer, jit_compile=self.xla)
             # --ema: the average, a float32 copy that no optimizer touches (srcore.loop.TrainerCheckpoints saves
             # it); built last, so the other models' initial weights are those of a run without it.

@@ -219,6 +219,24 @@ metric("lpips", higher_is_better=False, fmt="{:.4f}", title="LPIPS",
 GRID_PERIOD = 4
 
 
+def grid_lowpass_taps(period: int = GRID_PERIOD) -> np.ndarray:
+    """A 1-D low-pass whose response is zero at every harmonic of `period` (period 4: [.5, 1, 1, 1, .5] / 4):
+    what it removes from an image holds every period-`period` pattern whole."""
+    taps = np.ones(period + 1)
+    taps[0] = taps[-1] = 0.5
+    return taps / period
+
+
+def degrid_filters(period: int = GRID_PERIOD, reach: int = 2) -> tuple[np.ndarray, np.ndarray, int]:
+    """--disc-degrid's separable filters: (low-pass taps, comb taps, comb dilation). An image x comes out as
+    x - C(x - L(x)): L the low-pass of `grid_pattern` (rows then columns), C the mean of the 2 reach + 1 pixels of
+    the same phase around each pixel along rows then columns (taps 1 / (2 reach + 1), dilation `period`). So the
+    local period-`period` pattern of the high-pass residual is removed: an exactly periodic pattern (zero mean
+    over its phases) comes out as zero, a constant or smooth image as itself."""
+    comb = np.full(2 * reach + 1, 1.0 / (2 * reach + 1))
+    return grid_lowpass_taps(period).astype(np.float32), comb.astype(np.float32), period
+
+
 def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIOD) -> np.ndarray:
     """The mean high-pass residual of the evaluation channel (Y, 0..255) at each pixel phase (y mod period,
     x mod period): a (period, period) array, zero for an image without a period-`period` pattern.
@@ -227,9 +245,7 @@ def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIO
     (for period 4: taps [.5, 1, 1, 1, .5] / 4), so a periodic pattern passes whole while smooth content and the
     image's mean do not; the phases are counted from the image's origin, before `crop_border` is removed."""
     y = to_eval_channel(img)
-    taps = np.ones(period + 1)
-    taps[0] = taps[-1] = 0.5
-    taps /= period
+    taps = grid_lowpass_taps(period)
     r = period // 2
     pad = np.pad(y, r, mode="reflect")
     rows = sum(t * pad[k:k + y.shape[0], :] for k, t in enumerate(taps))

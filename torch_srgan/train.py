@@ -17,6 +17,7 @@ from srcore.config import TrainConfig, adv_weight_at, disc_lr_at, disc_shifts, e
 from srcore.errors import UserError
 from srcore.evaluate import Upscaler, for_arch
 from srcore.loop import TrainerCheckpoints, train_phase
+from srcore.metrics import degrid_filters
 from torch_srgan import checkpoint as torch_checkpoints
 from torch_srgan.device import (
     autocast,
@@ -42,6 +43,25 @@ def shifted(images: torch.Tensor, offsets: np.ndarray, n: int) -> torch.Tensor:
     h, w = images.shape[-2:]
     padded = nn.functional.pad(images, (n - 1, 0, n - 1, 0), mode="reflect")
     return torch.stack([padded[i, :, r:r + h, c:c + w] for i, (r, c) in enumerate(offsets.tolist())])
+
+
+def _separable(images: torch.Tensor, taps: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Each channel of NCHW `images` filtered by `taps` along the rows, then the columns (reflect-padded)."""
+    c, r = images.shape[1], dilation * (taps.numel() - 1) // 2
+    k = taps.to(images.dtype)
+    x = nn.functional.pad(images, (0, 0, r, r), mode="reflect")
+    x = nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), dilation=(dilation, 1), groups=c)
+    x = nn.functional.pad(x, (r, r, 0, 0), mode="reflect")
+    return nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), dilation=(1, dilation), groups=c)
+
+
+def degridded(images: torch.Tensor, filters: tuple[torch.Tensor, torch.Tensor, int] | None) -> torch.Tensor:
+    """--disc-degrid: NCHW images without their local period-4 pattern, x - C(x - L(x)) with
+    srcore.metrics.degrid_filters (low-pass taps, comb taps, dilation); the images themselves without filters."""
+    if filters is None:
+        return images
+    low, comb, dilation = filters
+    return images - _separable(images - _separable(images, low, 1), comb, dilation)
 
 
 class Trainer(TrainerCheckpoints):
@@ -86,6 +106,10 @@ class Trainer(TrainerCheckpoints):
         self.optimizers: dict[str, torch.optim.Optimizer] = {"optim_g": self._optimizer(self.generator)}
         if self.discriminator is not None:
             self.optimizers["optim_d"] = self._optimizer(self.discriminator)
+        self.degrid = None  # --disc-degrid's filters
+        if cfg.disc_degrid:
+            low, comb, dilation = degrid_filters()
+            self.degrid = (torch.from_numpy(low).to(self.device), torch.from_numpy(comb).to(self.device), dilation)
         # --ema: the average, a copy that no optimizer touches (srcore.loop.TrainerCheckpoints saves it)
         self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False) if cfg.ema else None
 
@@ -136,6 +160,10 @@ class Trainer(TrainerCheckpoints):
         if self.ema_generator is not None:
             self.ema_generator.load_state_dict(self.generator.state_dict())
 
+    def _disc_view(self, images: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
+        """A batch as the discriminator sees it: --disc-shift, then --disc-degrid (itself without them)."""
+        return degridded(shifted(images, offsets, self.cfg.disc_shift), self.degrid)
+
     def train_batch(self, lr: np.ndarray, hr: np.ndarray, step: int) -> dict[str, float]:
         """One iteration on a sampler batch (NHWC numpy); `step` (0-based) sets the learning rate."""
         rate = lr_at(self.cfg, step)
@@ -161,8 +189,8 @@ class Trainer(TrainerCheckpoints):
         shifts = disc_shifts(self.cfg, step, self.shard)  # --disc-shift (none: zeros, unused)
         with autocast(self.device, self.autocast_dtype):
             sr = self.train_g(x)
-            real_logits = self.train_d(shifted(y, shifts[0], self.cfg.disc_shift))
-            fake_logits = self.train_d(shifted(sr.detach(), shifts[1], self.cfg.disc_shift))
+            real_logits = self.train_d(self._disc_view(y, shifts[0]))
+            fake_logits = self.train_d(self._disc_view(sr.detach(), shifts[1]))
         d_loss = self.gan_loss.discriminator(real_logits, fake_logits)
         self._backward_step(d_loss, self.optimizers["optim_d"])
 
@@ -171,7 +199,7 @@ class Trainer(TrainerCheckpoints):
         d.requires_grad_(False)
         try:
             with autocast(self.device, self.autocast_dtype):
-                gen_logits = d(shifted(sr, shifts[1], self.cfg.disc_shift))
+                gen_logits = d(self._disc_view(sr, shifts[1]))
                 content = self.content_loss(sr, y)
             # D's real logits from before its update: a relativistic G loss compares with them (no gradient)
             adv = self.gan_loss.generator(real_logits.detach(), gen_logits)
