@@ -120,9 +120,10 @@ class TrainConfig:
                              "against the checkerboard: results/README.md, SRGAN-MSE trials); 0: none, as in the "
                              "paper", minimum=0, metavar="N")
     disc_degrid: bool = option(False, "adversarial phase: the discriminator sees each image (real and generated) "
-                               "without its local period-4 pattern (the mean high-pass residual of each pixel phase "
-                               "over the 5x5 same-phase pixels around it, as the grid measure), so it cannot reward a sub-pixel "
-                               "checkerboard (results/README.md, SRGAN-MSE trials); off: as in the paper")
+                               "without its local period-4 pattern (the mean high-pass residual of each pixel "
+                               "phase over the 5x5 same-phase pixels around it, as the grid measure), so it cannot "
+                               "reward a sub-pixel checkerboard (results/README.md, SRGAN-MSE trials); off: as in "
+                               "the paper")
     disc_lr_ratio: float = option(1.0, "adversarial phase: the discriminator's learning rate as a multiple of the "
                                   "generator's (--lr and its schedule); above 1: D adapts faster, as in the two "
                                   "time-scale rule of Heusel et al. 2017 (1: one rate, as in the paper)", minimum=0,
