@@ -208,16 +208,16 @@ def shifted(images: tf.Tensor, offsets: tf.Tensor, n: int) -> tf.Tensor:
 
 
 def _separable(images: tf.Tensor, taps: tf.Tensor, dilation: int) -> tf.Tensor:
-    """Each channel of NHWC `images` filtered by `taps` along the rows, then the columns (reflect-padded)."""
-    c, n = images.shape[-1], int(taps.shape[0])
+    """Each channel of NHWC `images` filtered by `taps` along the rows, then the columns (reflect-padded): sums of
+    shifted slices, as torch_srgan.train._separable."""
+    n = int(taps.shape[0])
     r = dilation * (n - 1) // 2
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
     k = tf.cast(taps, images.dtype)
     x = tf.pad(images, [[0, 0], [r, r], [0, 0], [0, 0]], mode="REFLECT")
-    x = tf.nn.depthwise_conv2d(x, tf.tile(tf.reshape(k, (n, 1, 1, 1)), [1, 1, c, 1]), [1, 1, 1, 1], "VALID",
-                               dilations=[dilation, 1])
+    x = tf.add_n([k[i] * x[:, i * dilation:i * dilation + h] for i in range(n)])
     x = tf.pad(x, [[0, 0], [0, 0], [r, r], [0, 0]], mode="REFLECT")
-    return tf.nn.depthwise_conv2d(x, tf.tile(tf.reshape(k, (1, n, 1, 1)), [1, 1, c, 1]), [1, 1, 1, 1], "VALID",
-                                  dilations=[1, dilation])
+    return tf.add_n([k[i] * x[:, :, i * dilation:i * dilation + w] for i in range(n)])
 
 
 def degridded(images: tf.Tensor, filters: tuple[tf.Tensor, tf.Tensor, int] | None) -> tf.Tensor:

@@ -46,13 +46,16 @@ def shifted(images: torch.Tensor, offsets: np.ndarray, n: int) -> torch.Tensor:
 
 
 def _separable(images: torch.Tensor, taps: torch.Tensor, dilation: int) -> torch.Tensor:
-    """Each channel of NCHW `images` filtered by `taps` along the rows, then the columns (reflect-padded)."""
-    c, r = images.shape[1], dilation * (taps.numel() - 1) // 2
-    k = taps.to(images.dtype)
+    """Each channel of NCHW `images` filtered by `taps` along the rows, then the columns (reflect-padded): sums of
+    shifted slices, which on a CPU are several times faster than a depthwise convolution's backward pass."""
+    n = taps.numel()
+    r = dilation * (n - 1) // 2
+    h, w = images.shape[-2:]
+    k = taps.tolist()
     x = nn.functional.pad(images, (0, 0, r, r), mode="reflect")
-    x = nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), dilation=(dilation, 1), groups=c)
+    x = sum(k[i] * x[..., i * dilation:i * dilation + h, :] for i in range(n))
     x = nn.functional.pad(x, (r, r, 0, 0), mode="reflect")
-    return nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), dilation=(1, dilation), groups=c)
+    return sum(k[i] * x[..., i * dilation:i * dilation + w] for i in range(n))
 
 
 def degridded(images: torch.Tensor, filters: tuple[torch.Tensor, torch.Tensor, int] | None) -> torch.Tensor:
