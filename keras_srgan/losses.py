@@ -12,6 +12,7 @@ import tensorflow as tf
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
 from srcore.losses import AdversarialLoss
+from srcore.metrics import grid_loss_constants
 from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
@@ -161,14 +162,16 @@ class ContentLoss:
     """`loss(sr, hr)`: "mse" in [-1, 1] space, "vgg22"/"vgg54" (MSE of VGG features / 12.75), or "sse" (half the
     sum of squared errors per sample in [0, 1] units, batch mean)."""
 
-    def __init__(self, kind: str = "mse", weights: str | None = None) -> None:
+    def __init__(self, kind: str = "mse", weights: str | None = None, grid_weight: float = 0.0) -> None:
         if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
         self.kind = kind
         self.vgg = build_vgg(kind[3:], weights) if kind.startswith("vgg") else None
+        self.grid_weight = float(grid_weight)  # --grid-weight: plus this times grid_penalty (0: none)
 
     def __call__(self, sr: tf.Tensor, hr: tf.Tensor) -> tf.Tensor:
-        return content_loss(sr, hr, self.kind, self.vgg)
+        loss = content_loss(sr, hr, self.kind, self.vgg)
+        return loss + self.grid_weight * grid_penalty(sr, hr) if self.grid_weight else loss
 
 
 def content_loss(sr: tf.Tensor, hr: tf.Tensor, kind: str = "mse", vgg: keras.Model | None = None) -> tf.Tensor:
@@ -184,6 +187,22 @@ def content_loss(sr: tf.Tensor, hr: tf.Tensor, kind: str = "mse", vgg: keras.Mod
     f_sr = tf.cast(vgg(vgg_input(sr, prep), training=False), tf.float32) / VGG_SCALE
     f_hr = tf.stop_gradient(tf.cast(vgg(vgg_input(hr, prep), training=False), tf.float32) / VGG_SCALE)
     return tf.reduce_mean(tf.square(f_sr - f_hr))
+
+
+def grid_penalty(sr: tf.Tensor, hr: tf.Tensor) -> tf.Tensor:
+    """--grid-weight's term: the mean square, over the images and the 16 pixel phases, of the period-4 pattern of
+    the error sr - hr (NHWC; as torch_srgan.losses.grid_penalty, which says what it is)."""
+    y_per_unit, taps, period = grid_loss_constants()
+    err = tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)
+    y = tf.tensordot(err, tf.constant(y_per_unit), axes=[[3], [0]])
+    k, r = len(taps), len(taps) // 2
+    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
+    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
+    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
+    h, w = h // period * period, w // period * period
+    high = y[:, r:r + h, r:r + w] - low[:, :h, :w]
+    pattern = tf.reduce_mean(tf.reshape(high, (-1, h // period, period, w // period, period)), axis=(1, 3))
+    return tf.reduce_mean(tf.square(pattern))
 
 
 def vanilla_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:

@@ -299,7 +299,7 @@ class Trainer(TrainerCheckpoints):
                 for model in (self.generator, self.discriminator):
                     if model is not None:
                         sync_batchnorm(model)
-            self.content_loss = ContentLoss(cfg.content_loss, cfg.vgg_weights)
+            self.content_loss = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.grid_weight)
             self.g_optimizer = make_optimizer(cfg, self.mixed, "adam_g")
             self.d_optimizer = make_optimizer(cfg, self.mixed, "adam_d") if self.discriminator else None
             # Build the optimizer variables now: restore() assigns them, and XLA must not create them.

@@ -128,6 +128,11 @@ class TrainConfig:
                                   "generator's (--lr and its schedule); above 1: D adapts faster, as in the two "
                                   "time-scale rule of Heusel et al. 2017 (1: one rate, as in the paper)", minimum=0,
                                   metavar="RATIO")
+    grid_weight: float = option(0.0, "adds W times the square of the grid measure of the error SR - HR (its "
+                                "period-4 pattern: the mean high-pass Y residual of each of the 16 pixel phases, in "
+                                "grey levels, averaged over the batch's images) to the content loss, so the "
+                                "generator is held to the HR images' sub-pixel pattern (results/README.md, "
+                                "SRGAN-MSE trials); 0: none, as in the paper", minimum=0, metavar="W")
     freeze_upsampler: bool = option(False, "adversarial phase: the sub-pixel upsampling stages and the last "
                                     "convolution keep the pretrained generator's weights and only the layers before "
                                     "them train, so the adversarial gradient cannot unbalance the sub-pixel phases "

@@ -237,6 +237,13 @@ def degrid_filters(period: int = GRID_PERIOD, reach: int = 2) -> tuple[np.ndarra
     return grid_lowpass_taps(period).astype(np.float32), comb.astype(np.float32), period
 
 
+def grid_loss_constants(period: int = GRID_PERIOD) -> tuple[np.ndarray, np.ndarray, int]:
+    """--grid-weight's constants: (the Y grey levels of one unit of R, G and B in the generator's [-1, 1] range,
+    the low-pass taps of `grid_pattern`, the period), so that both backends' penalty is `grid` of the error."""
+    y_per_unit = (rgb_to_y(np.eye(3)[None]) - rgb_to_y(np.zeros((1, 3, 3))))[0] / 2.0
+    return y_per_unit.astype(np.float32), grid_lowpass_taps(period).astype(np.float32), period
+
+
 def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIOD) -> np.ndarray:
     """The mean high-pass residual of the evaluation channel (Y, 0..255) at each pixel phase (y mod period,
     x mod period): a (period, period) array, zero for an image without a period-`period` pattern.

@@ -53,3 +53,24 @@ def make_tiny_data(root: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_data(tmp_path_factory.mktemp("tiny_data"))
+
+
+def smoke_trainer(backend: str, data: Path, out: Path, model: str = "srgan", **overrides: object) -> tuple:
+    """A `smoke`-preset Trainer of `backend` on `data` (random VGG weights, the CPU) with `overrides` of the
+    config, and a batch of random images (lr in [0, 1], hr in [-1, 1], NHWC) at its sizes: (trainer, lr, hr).
+    Skips when the backend's framework is not installed."""
+    pytest.importorskip("torch")
+    if backend == "keras":
+        pytest.importorskip("keras")
+        from keras_srgan.train import Trainer
+    else:
+        from torch_srgan.train import Trainer
+    from srcore.config import preset_config
+
+    cfg = preset_config("smoke", model, backend=backend, data=str(data), out=str(out), vgg_weights="random",
+                        device="cpu", **overrides).validate()
+    rng = np.random.default_rng(0)
+    p, s = cfg.patch_size, cfg.scale
+    hr = rng.random((cfg.batch_size, p, p, 3), dtype=np.float32) * 2 - 1
+    lr = rng.random((cfg.batch_size, p // s, p // s, 3), dtype=np.float32)
+    return Trainer(cfg), lr, hr

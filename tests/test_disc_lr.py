@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from srcore.config import TrainConfig, disc_lr_at, lr_at
+from tests.conftest import smoke_trainer
 
 
 def test_the_ratio_scales_the_generators_schedule() -> None:
@@ -35,24 +36,8 @@ def _rate(trainer, name: str, backend: str) -> float:
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_each_optimizer_steps_at_its_rate(backend: str, tiny_data: Path, tmp_path: Path) -> None:
     """Ratio 3: D's optimizer runs at 3x G's rate; ratio 0: the discriminator stays as it was while G trains."""
-    pytest.importorskip("torch")
-    import torch._dynamo  # noqa: F401  (before TensorFlow)
-
-    if backend == "keras":
-        pytest.importorskip("keras")
-        from keras_srgan.train import Trainer
-    else:
-        from torch_srgan.train import Trainer
-    from srcore.config import preset_config
-
-    rng = np.random.default_rng(0)
     for ratio in (3.0, 0.0):
-        cfg = preset_config("smoke", "srgan", backend=backend, data=str(tiny_data), out=str(tmp_path / f"r{ratio}"),
-                            vgg_weights="random", device="cpu", disc_lr_ratio=ratio)
-        trainer = Trainer(cfg)
-        p = cfg.patch_size
-        hr = rng.random((cfg.batch_size, p, p, 3), dtype=np.float32) * 2 - 1
-        lr = rng.random((cfg.batch_size, p // cfg.scale, p // cfg.scale, 3), dtype=np.float32)
+        trainer, lr, hr = smoke_trainer(backend, tiny_data, tmp_path / f"r{ratio}", disc_lr_ratio=ratio)
         g0, d0 = _weights(trainer, backend)
         trainer.train_batch(lr, hr, 0)
         g1, d1 = _weights(trainer, backend)

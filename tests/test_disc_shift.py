@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from srcore.config import TrainConfig, disc_shifts
+from tests.conftest import smoke_trainer
 
 
 def _cfg(n: int, batch: int = 8) -> TrainConfig:
@@ -75,22 +76,6 @@ def test_torch_and_keras_shift_alike() -> None:
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_an_adversarial_step_trains_with_the_shift(backend: str, tiny_data: Path, tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    import torch._dynamo  # noqa: F401  (before TensorFlow)
-
-    if backend == "keras":
-        pytest.importorskip("keras")
-        from keras_srgan.train import Trainer
-    else:
-        from torch_srgan.train import Trainer
-    from srcore.config import preset_config
-
-    cfg = preset_config("smoke", "srgan", backend=backend, data=str(tiny_data), out=str(tmp_path / "run"),
-                        vgg_weights="random", device="cpu", disc_shift=4)
-    trainer = Trainer(cfg)
-    rng = np.random.default_rng(0)
-    p = cfg.patch_size
-    hr = rng.random((cfg.batch_size, p, p, 3), dtype=np.float32) * 2 - 1
-    lr = rng.random((cfg.batch_size, p // cfg.scale, p // cfg.scale, 3), dtype=np.float32)
+    trainer, lr, hr = smoke_trainer(backend, tiny_data, tmp_path / "run", disc_shift=4)
     logs = [trainer.train_batch(lr, hr, step) for step in range(2)]
     assert all(np.isfinite(v) for row in logs for v in row.values()) and logs[0]["adv"] > 0

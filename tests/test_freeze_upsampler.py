@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from srcore.arch import upsampler_layers
+from tests.conftest import smoke_trainer
 
 
 def test_the_upsampler_is_the_subpixel_stages_and_what_follows() -> None:
@@ -31,25 +32,10 @@ def _by_layer(trainer, backend: str) -> dict[str, list[np.ndarray]]:
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_only_the_layers_before_the_upsampler_train(backend: str, tiny_data: Path, tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    import torch._dynamo  # noqa: F401  (before TensorFlow)
-
-    if backend == "keras":
-        pytest.importorskip("keras")
-        from keras_srgan.train import Trainer
-    else:
-        from torch_srgan.train import Trainer
-    from srcore.config import preset_config
-
-    cfg = preset_config("smoke", "srgan", backend=backend, data=str(tiny_data), out=str(tmp_path / "run"),
-                        vgg_weights="random", device="cpu", freeze_upsampler=True).validate()
-    trainer = Trainer(cfg)
+    trainer, lr, hr = smoke_trainer(backend, tiny_data, tmp_path / "run", freeze_upsampler=True)
+    cfg = trainer.cfg
     frozen = {e.torch if backend == "torch" else e.keras
               for e in upsampler_layers(cfg.arch, cfg.scale, cfg.arch_params)}
-    rng = np.random.default_rng(0)
-    p = cfg.patch_size
-    hr = rng.random((cfg.batch_size, p, p, 3), dtype=np.float32) * 2 - 1
-    lr = rng.random((cfg.batch_size, p // cfg.scale, p // cfg.scale, 3), dtype=np.float32)
     before = _by_layer(trainer, backend)
     for step in range(2):
         trainer.train_batch(lr, hr, step)

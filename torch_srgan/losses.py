@@ -17,6 +17,7 @@ from torch import nn
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
 from srcore.losses import AdversarialLoss
+from srcore.metrics import grid_loss_constants
 from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
@@ -130,11 +131,12 @@ class ContentLoss(nn.Module):
     Both inputs are generator-range images in [-1, 1], (N, 3, H, W).
     """
 
-    def __init__(self, kind: str = "mse", weights: str | None = None) -> None:
+    def __init__(self, kind: str = "mse", weights: str | None = None, grid_weight: float = 0.0) -> None:
         super().__init__()
         if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be one of {CONTENT_LOSSES}, got {kind!r}")
         self.kind = kind
+        self.grid_weight = float(grid_weight)  # --grid-weight: plus this times grid_penalty (0: none)
         self.vgg = build_vgg(kind[3:], weights) if kind.startswith("vgg") else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -151,6 +153,10 @@ class ContentLoss(nn.Module):
         return self.vgg(x) / VGG_SCALE
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        loss = self._content(sr, hr)
+        return loss + self.grid_weight * grid_penalty(sr, hr) if self.grid_weight else loss
+
+    def _content(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         if self.kind == "sse":  # Caffe's EuclideanLoss in [0, 1] units: (x/2)^2 summed per sample / 2, batch mean
             return ((sr.float() - hr.float()) ** 2).sum() / (8.0 * sr.shape[0])
         if self.vgg is None:
@@ -158,6 +164,23 @@ class ContentLoss(nn.Module):
         with torch.no_grad():
             target = self.features(hr)
         return F.mse_loss(self.features(sr).float(), target.float())
+
+
+def grid_penalty(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """--grid-weight's term: the mean square, over the images and the 16 pixel phases, of the period-4 pattern of
+    the error sr - hr (srcore.metrics.grid_pattern of the error's Y, in grey levels, over the pixels whose low-pass
+    needs no padding): the square of the grid measure of the error, as keras_srgan.losses.grid_penalty."""
+    y_per_unit, taps, period = grid_loss_constants()
+    err = sr.float() - hr.float()
+    y = torch.einsum("nchw,c->nhw", err, torch.from_numpy(y_per_unit).to(err.device))
+    k, r = len(taps), len(taps) // 2
+    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
+    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
+    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
+    h, w = h // period * period, w // period * period
+    high = y[:, r:r + h, r:r + w] - low[:, :h, :w]
+    pattern = high.reshape(y.shape[0], h // period, period, w // period, period).mean(dim=(1, 3))
+    return pattern.square().mean()
 
 
 def vanilla_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

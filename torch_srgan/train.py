@@ -102,7 +102,7 @@ class Trainer(TrainerCheckpoints):
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
             self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
-        self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights), self.device)
+        self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.grid_weight), self.device)
         self.gan_loss = ADVERSARIAL.get(cfg.gan_loss)  # --gan-loss: an unknown name is a one-line UserError
         # What trains: the models themselves, or DistributedDataParallel around them under torchrun.
         self.train_g, self.train_d = self._parallel(self.generator), self._parallel(self.discriminator)
