@@ -12,7 +12,7 @@ import tensorflow as tf
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
 from srcore.losses import AdversarialLoss
-from srcore.metrics import grid_loss_constants
+from srcore.metrics import grid_highpass, grid_loss_constants
 from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
@@ -195,12 +195,8 @@ def grid_penalty(sr: tf.Tensor, hr: tf.Tensor) -> tf.Tensor:
     y_per_unit, taps, period = grid_loss_constants()
     err = tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)
     y = tf.tensordot(err, tf.constant(y_per_unit), axes=[[3], [0]])
-    k, r = len(taps), len(taps) // 2
-    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
-    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
-    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
-    h, w = h // period * period, w // period * period
-    high = y[:, r:r + h, r:r + w] - low[:, :h, :w]
+    high = grid_highpass(y, taps, period)
+    h, w = high.shape[1], high.shape[2]
     pattern = tf.reduce_mean(tf.reshape(high, (-1, h // period, period, w // period, period)), axis=(1, 3))
     return tf.reduce_mean(tf.square(pattern))
 

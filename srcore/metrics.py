@@ -244,6 +244,18 @@ def grid_loss_constants(period: int = GRID_PERIOD) -> tuple[np.ndarray, np.ndarr
     return y_per_unit.astype(np.float32), grid_lowpass_taps(period).astype(np.float32), period
 
 
+def grid_highpass(y: Any, taps: np.ndarray, period: int = GRID_PERIOD) -> Any:
+    """`grid_pattern`'s high-pass of a batch of channels `y` (N, H, W), over the pixels whose low-pass needs no
+    padding, cropped to whole periods: y minus its separable low-pass. `y` may be any framework's tensor that
+    slices and adds like numpy's (the --grid-weight penalty of both backends runs it on theirs)."""
+    k, r = len(taps), len(taps) // 2
+    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
+    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
+    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
+    h, w = h // period * period, w // period * period
+    return y[:, r:r + h, r:r + w] - low[:, :h, :w]
+
+
 def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIOD) -> np.ndarray:
     """The mean high-pass residual of the evaluation channel (Y, 0..255) at each pixel phase (y mod period,
     x mod period): a (period, period) array, zero for an image without a period-`period` pattern.

@@ -17,7 +17,7 @@ from torch import nn
 from srcore.config import CONTENT_LOSSES
 from srcore.errors import UserError
 from srcore.losses import AdversarialLoss
-from srcore.metrics import grid_loss_constants
+from srcore.metrics import grid_highpass, grid_loss_constants
 from srcore.registry import Registry
 from srcore.vgg19 import (
     FEATURE_LAYERS,
@@ -173,12 +173,8 @@ def grid_penalty(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     y_per_unit, taps, period = grid_loss_constants()
     err = sr.float() - hr.float()
     y = torch.einsum("nchw,c->nhw", err, torch.from_numpy(y_per_unit).to(err.device))
-    k, r = len(taps), len(taps) // 2
-    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
-    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
-    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
-    h, w = h // period * period, w // period * period
-    high = y[:, r:r + h, r:r + w] - low[:, :h, :w]
+    high = grid_highpass(y, taps, period)
+    h, w = high.shape[1], high.shape[2]
     pattern = high.reshape(y.shape[0], h // period, period, w // period, period).mean(dim=(1, 3))
     return pattern.square().mean()
 
