@@ -248,12 +248,18 @@ def grid_highpass(y: Any, taps: np.ndarray, period: int = GRID_PERIOD) -> Any:
     """`grid_pattern`'s high-pass of a batch of channels `y` (N, H, W), over the pixels whose low-pass needs no
     padding, cropped to whole periods: y minus its separable low-pass. `y` may be any framework's tensor that
     slices and adds like numpy's (the --grid-weight penalty of both backends runs it on theirs)."""
-    k, r = len(taps), len(taps) // 2
-    h, w = y.shape[1] - k + 1, y.shape[2] - k + 1
-    rows = sum(float(t) * y[:, i:i + h, :] for i, t in enumerate(taps))
-    low = sum(float(t) * rows[:, :, i:i + w] for i, t in enumerate(taps))
-    h, w = h // period * period, w // period * period
-    return y[:, r:r + h, r:r + w] - low[:, :h, :w]
+    r = len(taps) // 2
+    low = grid_lowpass(y, taps)
+    h, w = low.shape[-2] // period * period, low.shape[-1] // period * period
+    return y[..., r:r + h, r:r + w] - low[..., :h, :w]
+
+
+def grid_lowpass(y: Any, taps: np.ndarray) -> Any:
+    """The separable low-pass `taps` over the last two axes of `y`, rows then columns, where it needs no padding
+    (each side shorter by len(taps) - 1); numpy's or any framework's tensor that slices and adds like it."""
+    h, w = y.shape[-2] - len(taps) + 1, y.shape[-1] - len(taps) + 1
+    rows = sum(float(t) * y[..., i:i + h, :] for i, t in enumerate(taps))
+    return sum(float(t) * rows[..., i:i + w] for i, t in enumerate(taps))
 
 
 def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIOD) -> np.ndarray:
@@ -266,10 +272,7 @@ def grid_pattern(img: np.ndarray, crop_border: int = 0, period: int = GRID_PERIO
     y = to_eval_channel(img)
     taps = grid_lowpass_taps(period)
     r = period // 2
-    pad = np.pad(y, r, mode="reflect")
-    rows = sum(t * pad[k:k + y.shape[0], :] for k, t in enumerate(taps))
-    low = sum(t * rows[:, k:k + y.shape[1]] for k, t in enumerate(taps))
-    high = y - low
+    high = y - grid_lowpass(np.pad(y, r, mode="reflect"), taps)
     b = crop_border + r  # the reflected border is not the image's own content either
     if min(y.shape) - 2 * b < period:
         raise ValueError(f"the grid measure needs at least {period} pixels after cropping {b} at each border, "
