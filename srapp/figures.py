@@ -126,8 +126,13 @@ def plot_comparison(images: Sequence[tuple[str, np.ndarray, dict[str, np.ndarray
     return _save(fig, title, 9, out)
 
 
-def _curve_figures() -> list[tuple[str, list[tuple[str, list[str]]], str]]:
-    """(model, panels, title) of each registered model's training curves, in the series' order."""
+# The recipes whose weights are shipped, newest first: the comparison shows each model's newest shipped file.
+SHIPPED_PRESETS = ("long", "quick")
+
+
+def _curve_figures() -> list[tuple[str, str, list[tuple[str, list[str]]], str, str]]:
+    """(model, preset, panels, title, file name) of each registered model's training curves, in the series' order:
+    the quick runs (both backends, same batches) and the long recipe's runs of the models that have one."""
     supervised = [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr"])]
     adversarial = [*supervised, ("discriminator loss", ["d_loss"]), ("mean D(x)", ["d_real", "d_fake"])]
     figures = []
@@ -137,13 +142,28 @@ def _curve_figures() -> list[tuple[str, list[tuple[str, list[str]]], str]]:
             title = f"{m.title}-MSE from each backend's {base}: both backends, same batches"
         else:
             title = f"{m.title}, quick preset: both backends, same batches"
-        figures.append((m.name, adversarial if m.adversarial else supervised, title))
+        figures.append((m.name, "quick", adversarial if m.adversarial else supervised, title, f"curves_{m.name}.png"))
+        if "long" in m.presets:  # the weight average (val_psnr) against the trained weights; the grid it is held to
+            panels = ([*adversarial, ("validation NIQE / grid", ["val_niqe", "val_grid"])] if m.adversarial else
+                      [("content loss (MSE)", ["content"]), ("validation PSNR (dB)", ["val_psnr", "val_psnr_trained"])])
+            figures.append((m.name, "long", panels, f"{m.title}{'-MSE' if m.adversarial else ''}, long recipe "
+                            "(validation on 20 held-out training images)", f"curves_{m.name}_long.png"))
     return figures
 
 
-def shipped_name(model: str, backend: str) -> str:
-    """File stem of a shipped quick-preset generator and its training log (results/weights/, results/logs/)."""
-    return f"srgan_x4_{backend}_quick_mse" if model == "srgan" else f"{model}_x4_{backend}_quick"
+def shipped_name(model: str, backend: str, preset: str = "quick") -> str:
+    """File stem of a shipped generator and its training log (results/weights/, results/logs/)."""
+    return f"{model}_x4_{backend}_{preset}" + ("_mse" if model == "srgan" else "")
+
+
+def shipped_weights(weights: Path, model: str, backend: str) -> tuple[Path, str]:
+    """The newest recipe's shipped file of `model` trained in `backend` and that recipe (SHIPPED_PRESETS), else
+    the quick one's path (which may be absent)."""
+    for preset in SHIPPED_PRESETS:
+        path = weights / f"{shipped_name(model, backend, preset)}.safetensors"
+        if path.is_file():
+            return path, preset
+    return weights / f"{shipped_name(model, backend)}.safetensors", "quick"
 
 
 def run_figures(args: Any) -> list[Path]:
@@ -154,13 +174,13 @@ def run_figures(args: Any) -> list[Path]:
 
     out_dir, logs, weights = Path(args.out), Path(args.logs), Path(args.weights)
     written: list[Path] = []
-    for phase, panels, title in _curve_figures():
-        found = {b: logs / f"{shipped_name(phase, b)}.jsonl" for b in BACKEND_STYLE}
+    for phase, preset, panels, title, name in _curve_figures():
+        found = {b: logs / f"{shipped_name(phase, b, preset)}.jsonl" for b in BACKEND_STYLE}
         found = {b: p for b, p in found.items() if p.is_file()}
         if found:
-            written.append(plot_curves(found, panels, title, out_dir / f"curves_{phase}.png"))
+            written.append(plot_curves(found, panels, title, out_dir / name))
         else:
-            print(f"skipped curves_{phase}.png: no {shipped_name(phase, '<backend>')}.jsonl in {logs}")
+            print(f"skipped {name}: no {shipped_name(phase, '<backend>', preset)}.jsonl in {logs}")
 
     picks = [tuple(x.split("/", 1)) for x in args.images]
     if any(len(p) != 2 for p in picks):
@@ -172,13 +192,13 @@ def run_figures(args: Any) -> list[Path]:
     bicubic = bicubic_sr_function(4)
     for backend, (_, label) in BACKEND_STYLE.items():
         # Every registered model's shipped weights, in the series' order; SRResNet and SRGAN are required.
-        series = {m.title: weights / f"{shipped_name(m.name, backend)}.safetensors"
+        series = {m.title: shipped_weights(weights, m.name, backend)
                   for m in sorted(MODELS.values(), key=lambda m: m.order)}
-        needed = [series[MODELS.get(n).title] for n in ("srresnet", "srgan")]
+        needed = [series[MODELS.get(n).title][0] for n in ("srresnet", "srgan")]
         if not all(p.is_file() for p in needed):
             print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in needed)}")
             continue
-        models = {m: p for m, p in series.items() if p.is_file()}
+        models = {f"{m} {preset}": p for m, (p, preset) in series.items() if p.is_file()}
         fns = {m: make_sr_function(load_sr_model(str(p), backend, args.device, 4)[0], 4) for m, p in models.items()}
         rows = []
         for set_name, name in picks:

@@ -1,7 +1,7 @@
 """The rule for test.py --input's default precision: a precision may be the default only if, on a benchmark set
 (Set14), its outputs differ from fp32's by at most 2 grey levels and its PSNR by at most 0.05 dB.
 
-    python -m srapp.precision_check --weights results/weights/srresnet_x4_torch_quick.safetensors --dataset Set14
+    python -m srapp.precision_check --weights results/weights/srresnet_x4_torch_long.safetensors --dataset Set14
 
 runs the checkpoint as --input does (tiled, 128 LR pixels per tile) in fp32 and in the other precision, and prints
 the largest grey-level difference, the two PSNRs and the two times.

@@ -11,6 +11,7 @@ import functools
 import json
 import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,22 @@ def refuse_existing_run(run_dir: Path, phases: list[TrainConfig]) -> None:
                     f"{shlex.quote(str(run_dir))}, or start a new one with another --out")
 
 
+def resolve_precisions(phases: list[TrainConfig]) -> None:
+    """Each phase's --precision as this machine computes it ("auto" -> bf16 or fp32: the recipe records what the
+    run computes in; a recorded value is kept unless --resume changed it), with a warning where bf16 is emulated."""
+    device = backend_module(phases[0].backend, "device")
+    emulated = []
+    for cfg in phases:
+        dev = device.resolve_device(cfg.device)
+        cfg.precision = device.resolve_precision(dev, cfg.precision, cfg.amp)
+        if cfg.precision == "bf16" and device.resolve_precision(dev, "auto") != "bf16":
+            emulated.append(cfg.model)
+    if emulated:
+        print(f"warning: {', '.join(emulated)} computes in bf16, which this device emulates (no AMX-BF16 or "
+              "AVX512-BF16): about 10x slower than float32; --precision auto trains in float32 here (a run "
+              "continues so with --resume RUN --precision auto)", file=sys.stderr)
+
+
 def _remove_if_unused(run_dir: Path) -> None:
     """Remove a run folder this process made when it holds no checkpoint (a run that failed at its start)."""
     if run_dir.is_dir() and not any(p.name.startswith(("last", "best")) for p in run_dir.rglob("*")):
@@ -284,10 +301,7 @@ def _run_phases(args: Any, phases: list[TrainConfig], run_dir: Path, changes: li
         for cfg in phases:
             if cfg.pretrained:
                 cfg.pretrained = native_weights(cfg, cfg.pretrained)
-    if not args.resume:  # "auto" becomes this machine's precision in the recipe, so a resume anywhere keeps it
-        device = backend_module(first.backend, "device")
-        for cfg in phases:
-            cfg.precision = device.resolve_precision(device.resolve_device(cfg.device), cfg.precision, cfg.amp)
+    resolve_precisions(phases)
     for cfg in phases:
         if cfg.warm_restart:
             cfg.warm_restart = native_weights(cfg, cfg.warm_restart, "warm-restart")

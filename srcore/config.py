@@ -190,13 +190,16 @@ class TrainConfig:
                                       "(trains.py --warm-restart)", resume=INTERNAL, cli=False)
     device: str | None = option(None, "torch: cpu, cuda, cuda:1; keras: cpu, gpu (default: GPU when available)",
                                 resume=CHANGE, group=_HW)
-    # Resolved when a run starts ("auto" -> the precision this machine uses), so config.json, the checkpoints and
-    # --resume hold what the run computes in: FIXED (bf16 and fp32 steps differ).
+    # Resolved when a run starts and again on --resume ("auto" -> the precision this machine uses), so config.json
+    # and the checkpoints hold what the run computes in. CHANGE: a multi-session run may move to a machine without
+    # bfloat16 hardware, where emulated bf16 steps are ~10x slower; the weights and optimizer state are float32 in
+    # every precision, so --resume RUN --precision fp32 (or auto) continues there (no longer bit for bit the
+    # uninterrupted run; resume_changes says so).
     precision: str = option("fp32", "arithmetic of the forward passes: fp32; bf16 (bfloat16 convolutions and "
                             "matrix products, weights/optimizer/BatchNorm statistics/losses in float32; fast on CPUs "
                             "with AMX-BF16 or AVX512-BF16 and recent GPUs, emulated and slow elsewhere); fp16 (CUDA "
                             "only, with loss scaling); auto: bf16 where the device has it in hardware, else fp32",
-                            choices=PRECISIONS, group=_HW)
+                            choices=PRECISIONS, resume=CHANGE, group=_HW)
     amp: bool = option(False, "older alias: --precision auto on a GPU (bf16 where supported, else fp16); the CPU "
                        "stays in float32", resume=FIXED, group=_HW)
     xla: bool | None = option(None, "keras: compile the train step with XLA (--no-xla: never; default: only on a "

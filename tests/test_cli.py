@@ -102,7 +102,7 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
     """--pretrained takes a backend-neutral file (here the shipped PyTorch SRResNet, trained into Keras): the
     generator size comes from the file, the conversion lands in the run folder; a mismatch stops before data work."""
     pytest.importorskip("keras")
-    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
+    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors")
     out = tmp_path / "gan"
     p = run(str(REPO / "trains.py"), "--backend", "keras", "--model", "srgan", "--pretrained", shipped, "--preset",
             "smoke", "--iterations", "2", "--content-loss", "mse", "--data", str(tiny_data), "--out", str(out),
@@ -110,7 +110,7 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
     assert p.returncode == 0, p.stderr[-2000:]
     meta = json.loads((out / "srgan" / "last.json").read_text())
     assert (meta["arch"]["blocks"], meta["arch"]["channels"], meta["iteration"]) == (16, 64, 2)
-    assert (out / "pretrained_srresnet_x4_torch_quick.weights.h5").is_file()
+    assert (out / "pretrained_srresnet_x4_torch_long.weights.h5").is_file()
     assert_one_line_error(run(str(REPO / "trains.py"), "--model", "srgan", "--pretrained", shipped, "--blocks", "2",
                               "--data", str(tmp_path / "no_data_here"), "--out", str(tmp_path / "x")), "blocks=16")
     assert not (tmp_path / "no_data_here").exists()
@@ -128,7 +128,7 @@ def test_benchmark_script_writes_speed_table(tmp_path):
     assert "failed" not in text
 
 
-SHIPPED_SRRESNET = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+SHIPPED_SRRESNET = REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors"
 
 
 def _table_lines(stdout: str, name: str) -> list[list[str]]:

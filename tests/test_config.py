@@ -70,7 +70,7 @@ def test_plan_full_recipe_has_two_phases():
 def test_plan_single_phases():
     (g,) = plan_phases(_args(model="srresnet", iterations=3, lr=1e-3))
     assert (g.iterations, g.lr) == (3, 1e-3)
-    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
+    shipped = str(REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors")
     (d,) = plan_phases(_args(pretrained=shipped, lr=5e-5, preset="smoke"))
     assert d.model == "srgan" and d.pretrained == shipped and d.lr == 5e-5
     # read from the checkpoint, not the smoke preset's 2 x 16

@@ -42,7 +42,7 @@ def _torch_reference(weights: Path, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-@pytest.mark.parametrize("name", ["srresnet_x4_torch_quick", "srresnet_x4_keras_quick", "srcnn_x4_torch_quick"])
+@pytest.mark.parametrize("name", ["srresnet_x4_torch_long", "srresnet_x4_keras_quick", "srcnn_x4_torch_quick"])
 def test_onnx_equals_torch_on_a_real_image_at_any_size(name: str, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
@@ -95,7 +95,7 @@ def test_tflite_equals_keras_on_a_real_image(tmp_path: Path) -> None:
 def test_export_errors_are_one_line(tmp_path: Path) -> None:
     from srapp.commands.convert import main
 
-    weights = WEIGHTS / "srresnet_x4_torch_quick.safetensors"
+    weights = WEIGHTS / "srresnet_x4_torch_long.safetensors"
     for args in ([str(weights), str(tmp_path / "x.onnx"), "--vgg19"], [str(tmp_path / "none.pth"),
                                                                         str(tmp_path / "y.onnx")]):
         assert main(args) == 2
@@ -111,7 +111,7 @@ def test_readme_onnx_example_runs_with_numpy_and_pillow_only(tmp_path: Path) -> 
     assert len(blocks) == 1, "the README's ONNX example"
     example = blocks[0]
     assert len(example.strip().splitlines()) <= 10
-    export_generator(WEIGHTS / "srresnet_x4_torch_quick.safetensors", tmp_path / "srresnet_x4.onnx")
+    export_generator(WEIGHTS / "srresnet_x4_torch_long.safetensors", tmp_path / "srresnet_x4.onnx")
     Image.fromarray(_image((40, 30))).save(tmp_path / "photo.jpg", quality=95)
     # torch, TensorFlow and the project's own packages unimportable: the example needs none of them
     guard = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srapp.figures import shipped_name, textured_crop
+from srapp.figures import shipped_name, shipped_weights, textured_crop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,6 +50,7 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
         shipped = weights / f"{shipped_name(model, 'torch')}.safetensors"
         assert subprocess.run([sys.executable, str(REPO / "convert_weights.py"), str(pth), str(shipped)],
                               capture_output=True, timeout=300).returncode == 0
+    _log(logs / f"{shipped_name('srresnet', 'torch', 'long')}.jsonl", adversarial=False)  # a long run's curves
     (weights / "unrelated.safetensors").write_bytes(b"")  # only the shipped names are read
     shutil.copy(weights / "srgan_x4_torch_quick_mse.safetensors", weights / "extra.safetensors")
     p = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights", str(weights),
@@ -57,7 +58,9 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     names = sorted(f.name for f in out.iterdir())
-    assert names == ["comparison_torch.png", "curves_srgan.png", "curves_srresnet.png"]  # keras weights absent
+    assert names == ["comparison_torch.png", "curves_srgan.png", "curves_srresnet.png",  # keras weights absent
+                     "curves_srresnet_long.png"]
+    assert "skipped curves_srgan_long.png" in p.stdout
     assert "skipped comparison_keras.png" in p.stdout
     assert all((out / n).stat().st_size > 10_000 for n in names)
 
@@ -65,3 +68,14 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
                           str(weights), "--data", str(tiny_data), "--images", "Tiny/nope", "--out", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Tiny/nope" in bad.stderr
+
+
+def test_the_comparison_shows_the_newest_recipe_shipped(tmp_path: Path) -> None:
+    assert shipped_name("srgan", "keras", "long") == "srgan_x4_keras_long_mse"
+    assert shipped_weights(tmp_path, "srresnet", "torch") == (tmp_path / "srresnet_x4_torch_quick.safetensors",
+                                                               "quick")  # none: the quick path, absent
+    (tmp_path / "srresnet_x4_torch_quick.safetensors").write_bytes(b"")
+    assert shipped_weights(tmp_path, "srresnet", "torch")[1] == "quick"
+    (tmp_path / "srresnet_x4_torch_long.safetensors").write_bytes(b"")
+    assert shipped_weights(tmp_path, "srresnet", "torch") == (tmp_path / "srresnet_x4_torch_long.safetensors", "long")
+    assert shipped_weights(tmp_path, "srresnet", "keras")[1] == "quick"  # per backend

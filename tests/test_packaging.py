@@ -19,7 +19,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-SHIPPED_SRRESNET = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+SHIPPED_SRRESNET = REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors"
 # Start-up lines of the frameworks that say nothing about the run (issue: they read as failures).
 NOISE = re.compile(r"tensorflow|absl|oneDNN|cuInit|cuda_platform|cudart|cuda drivers|cpu_feature_guard",
                    re.IGNORECASE)

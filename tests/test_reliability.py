@@ -52,7 +52,7 @@ def test_unwritable_outputs_fail_before_any_work(tiny_data: Path, tmp_path: Path
                        "--save-images", str(blocker / "img")), "--save-images")
     one_error_line(run(str(REPO / "trains.py"), "--preset", "smoke", "--data", str(tiny_data), "--out",
                        str(blocker / "run")), "--out")
-    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors"
     one_error_line(run(str(REPO / "convert_weights.py"), str(shipped), str(blocker / "x.pth")), "OUT")
     one_error_line(run(str(REPO / "test.py"), "--weights", str(shipped), "--input", str(tiny_data / "benchmarks"),
                        "--output", str(blocker / "sr")), "--output")
@@ -65,7 +65,7 @@ def test_keras_metadata_without_file_hashes_is_refused(tmp_path: Path) -> None:
     from srconvert.convert import convert_checkpoint
     from srcore.checkpoint import CheckpointError
 
-    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors"
     ckpt = tmp_path / "k.weights.h5"
     convert_checkpoint(shipped, ckpt)
     from keras_srgan.checkpoint import load_checkpoint
@@ -93,7 +93,7 @@ def test_input_folder_skips_a_bad_image_and_finishes_the_rest(tmp_path: Path) ->
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(src / "a.png")
     (src / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "c.png")
-    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors"
+    shipped = REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors"
     p = run(str(REPO / "test.py"), "--weights", str(shipped), "--input", str(src), "--output", str(tmp_path / "out"))
     one_error_line(p, "2 of 3", "b.jpg")
     assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["a_x4.png", "c_x4.png"]

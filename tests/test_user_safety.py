@@ -238,7 +238,7 @@ def test_super_resolving_photos_never_replaces_a_users_file(tmp_path: Path,
 
     import test as test_py
 
-    weights = str(REPO / "results" / "weights" / "srresnet_x4_torch_quick.safetensors")
+    weights = str(REPO / "results" / "weights" / "srresnet_x4_torch_long.safetensors")
     rng = np.random.default_rng(0)
     photos = tmp_path / "photos"
     photos.mkdir()
