@@ -169,7 +169,7 @@ def shipped_weights(weights: Path, model: str, backend: str) -> tuple[Path, str]
 def run_figures(args: Any) -> list[Path]:
     """Draw every figure whose inputs are present; say which were skipped and why."""
     from srapp.loading import load_sr_model
-    from srcore.data import load_benchmark
+    from srcore.data import is_photo_folder, load_benchmark, load_photo_folder
     from srcore.evaluate import bicubic_sr_function, make_sr_function
 
     out_dir, logs, weights = Path(args.out), Path(args.logs), Path(args.weights)
@@ -182,13 +182,17 @@ def run_figures(args: Any) -> list[Path]:
         else:
             print(f"skipped {name}: no {shipped_name(phase, '<backend>', preset)}.jsonl in {logs}")
 
-    picks = [tuple(x.split("/", 1)) for x in args.images]
-    if any(len(p) != 2 for p in picks):
-        raise UserError(f"--images takes SET/NAME items (e.g. Set14/baboon), got {' '.join(args.images)}")
-    sets = {s: {im.name: im for im in load_benchmark(args.data, s, 4)} for s in dict.fromkeys(s for s, _ in picks)}
+    picks = [tuple(x.rsplit("/", 1)) for x in args.images]  # SET may be a folder of one's own photos
+    if any(len(p) != 2 or not all(p) for p in picks):
+        raise UserError(f"--images takes SET/NAME items (e.g. Set14/baboon, or my_photos/cat for my_photos/cat.jpg), "
+                        f"got {' '.join(args.images)}")
+    sets = {s: {im.name: im for im in (load_photo_folder(s, 4) if is_photo_folder(args.data, s, 4) else
+                                       load_benchmark(args.data, s, 4))}
+            for s in dict.fromkeys(s for s, _ in picks)}
     missing = [f"{s}/{n}" for s, n in picks if n not in sets[s]]
     if missing:
-        raise UserError(f"--images: {' '.join(missing)} not in the prepared benchmarks of {args.data}")
+        raise UserError(f"--images: {' '.join(missing)} not in the prepared benchmarks of {args.data} nor a "
+                        "folder of photos")
     bicubic = bicubic_sr_function(4)
     for backend, (_, label) in BACKEND_STYLE.items():
         # Every registered model's shipped weights, in the series' order; SRResNet and SRGAN are required.
@@ -204,7 +208,7 @@ def run_figures(args: Any) -> list[Path]:
         for set_name, name in picks:
             im = sets[set_name][name]
             outputs = {"bicubic": bicubic(im.lr), **{f"{m} ({label})": fn(im.lr) for m, fn in fns.items()}}
-            rows.append((f"{set_name} {name}", im.hr, outputs))
+            rows.append((f"{Path(set_name).name} {name}", im.hr, outputs))
         names = " | ".join(m.replace("SRResNet", "SRResNet-MSE").replace("SRGAN", "SRGAN-MSE") for m in models)
         written.append(plot_comparison(rows, f"x4, trained and run in {label}: HR | bicubic | {names} "
                                              f"(PSNR and NIQE of each crop, Y channel)",

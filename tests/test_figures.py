@@ -53,8 +53,13 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
     _log(logs / f"{shipped_name('srresnet', 'torch', 'long')}.jsonl", adversarial=False)  # a long run's curves
     (weights / "unrelated.safetensors").write_bytes(b"")  # only the shipped names are read
     shutil.copy(weights / "srgan_x4_torch_quick_mse.safetensors", weights / "extra.safetensors")
+    mine = tmp_path / "my photos"  # one's own HR photo beside a benchmark image
+    mine.mkdir()
+    from PIL import Image
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(mine / "cat.jpg")
     p = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights", str(weights),
-                        "--data", str(tiny_data), "--images", "Tiny/000", "--out", str(out), "--device", "cpu"],
+                        "--data", str(tiny_data), "--images", "Tiny/000", str(mine / "cat"), "--out", str(out),
+                        "--device", "cpu"],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     names = sorted(f.name for f in out.iterdir())
@@ -68,6 +73,10 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
                           str(weights), "--data", str(tiny_data), "--images", "Tiny/nope", "--out", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Tiny/nope" in bad.stderr
+    bad = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights",
+                          str(weights), "--data", str(tiny_data), "--images", str(mine / "dog"), "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "dog" in bad.stderr
 
 
 def test_the_comparison_shows_the_newest_recipe_shipped(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
     python make_figures.py                       # results/curves_*.png, results/comparison_<backend>.png
     python make_figures.py --data data --images Set14/baboon BSD100/8023
+    python make_figures.py --images Set14/baboon my_photos/cat      # my_photos/cat.jpg: one's own HR photo
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "(default results/weights)")
     p.add_argument("--data", default="data", help="folder written by prepare_bsd500.py with Set14 (default data/)")
     p.add_argument("--images", nargs="+", default=DEFAULT_IMAGES, metavar="SET/NAME",
-                   help=f"benchmark images of the visual comparison (default {' '.join(DEFAULT_IMAGES)})")
+                   help="images of the visual comparison: a prepared benchmark's (SET/NAME) or a photo of a folder "
+                   "of one's own HR photos (FOLDER/NAME, its LR made as test.py --datasets FOLDER does) (default "
+                   f"{' '.join(DEFAULT_IMAGES)})")
     p.add_argument("--out", default="results", help="where the PNG files go (default results/)")
     p.add_argument("--device", help="torch: cpu, cuda; keras: cpu, gpu")
     return p
