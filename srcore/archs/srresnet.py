@@ -62,7 +62,7 @@ register_arch(
             "quick": dict(iterations=400, lr=1e-4, lr_schedule="step", lr_decay=0.1, lr_decay_at=0.5,
                           content_loss="vgg54"),
             # After the long SRResNet phase (results/README.md, SRGAN-MSE trials A-L, measured with MSE content):
-            # 10x the paper's final lr, the adversarial weight ramped in over the whole phase, and the grid term,
+            # 10x the paper's final lr, the adversarial weight ramped in over its first 600 iterations, the grid term,
             # which alone kept the sub-pixel checkerboard at the SRResNet's level. Trial L: held-out NIQE 6.03 ->
             # 5.75 with the grid at 0.073 (SRResNet 0.059) after 1000, 5.66 and 0.071 after 1500: the last third
             # (35 min on a 2-core CPU without bfloat16) buys 0.1 NIQE, so the phase ends at 1000 (--iterations 1500
