@@ -105,8 +105,11 @@ def test_training_steps_agree(model: str, overrides: dict, tiny_data: Path) -> N
             clipped += sum(int((p.grad.abs() >= bound * (1 - 1e-6)).sum()) for p in tt.generator.parameters())
     wt = torch_io.state_to_arrays(tt.generator.state_dict())
     wk = keras_io.get_weights(kt.generator, entries)
+    # rtol 1e-4 beside atol 1e-5: float32 sums run in another order on another CPU's kernels (an AVX2-only EPYC:
+    # VDSR's 0.5-rate SGD left one first-layer weight of 0.215 at 1.18e-5, 5.5e-5 relative); a wrong update rule
+    # moves weights by ~1e-2 at these rates.
     for key in wt:
-        np.testing.assert_allclose(wk[key], wt[key], rtol=0, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(wk[key], wt[key], rtol=1e-4, atol=1e-5, err_msg=key)
     if cfg.clip:
         assert clipped > 0  # the clipping did act, and identically in both
 

@@ -179,7 +179,9 @@ def test_vgg_features_and_losses_agree(layer: str, vgg_npz: Path) -> None:
     with torch.no_grad():
         lt = float(t_loss(to_tensor(sr, cpu), to_tensor(hr, cpu)))
     lk = float(k_loss(sr, hr))
-    assert abs(lk - lt) / lt < 1e-3
+    # The loss is quadratic in the features, so their 1e-3 gives it 2e-3 (with random weights VGG54's features
+    # are ~1e-8 and the loss ~5e-17: an AVX2-only EPYC measured 1.2e-3 there)
+    assert abs(lk - lt) / lt < 2e-3
 
 
 def test_default_vgg_is_the_same_in_both_backends(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
