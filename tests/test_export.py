@@ -42,7 +42,7 @@ def _torch_reference(weights: Path, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-@pytest.mark.parametrize("name", ["srresnet_x4_torch_long", "srresnet_x4_keras_quick", "srcnn_x4_torch_quick"])
+@pytest.mark.parametrize("name", ["srresnet_x4_torch_long", "vdsr_x4_keras_quick", "srcnn_x4_torch_quick"])
 def test_onnx_equals_torch_on_a_real_image_at_any_size(name: str, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
@@ -56,7 +56,7 @@ def test_onnx_equals_torch_on_a_real_image_at_any_size(name: str, tmp_path: Path
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     props = session.get_modelmeta().custom_metadata_map
     assert props["scale"] == "4" and props["arch"] in name
-    interpolating = name.startswith("srcnn")
+    interpolating = name.startswith(("srcnn", "vdsr"))
     assert ("bicubic" in props["input"]) == interpolating
     for size in ((120, 100), (64, 48)):  # dynamic height and width
         x = (_image(size).astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
@@ -75,7 +75,7 @@ def test_tflite_equals_keras_on_a_real_image(tmp_path: Path) -> None:
     from srconvert.convert import read_checkpoint
     from srconvert.export import export_generator
 
-    weights, out = WEIGHTS / "srresnet_x4_keras_quick.safetensors", tmp_path / "g.tflite"
+    weights, out = WEIGHTS / "srresnet_x4_torch_long.safetensors", tmp_path / "g.tflite"
     export_generator(weights, out)
     x = (_image().astype(np.float32) / 255.0)[None]
     interpreter = tf.lite.Interpreter(model_path=str(out))
