@@ -48,6 +48,9 @@ def measure(backend: str, what: str, steps: int, warmup: int, size: int, device:
 
     from srapp.backends import backend_module
     from srcore.config import preset_config
+    from srcore.malloc import keep_freed_memory
+
+    keep_freed_memory()  # as trains.py does
 
     rng = np.random.default_rng(0)
     if what in ("srresnet", "srgan"):

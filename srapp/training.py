@@ -22,6 +22,7 @@ from srcore.config import FIXED, TrainConfig, config_fields, preset_config
 from srcore.data import split_dirs
 from srcore.errors import Interrupted, UserError
 from srcore.fileio import atomic_write_text, check_writable, folder_lock
+from srcore.malloc import keep_freed_memory
 from srcore.workers import this_worker
 
 RECIPE_FILE = "recipe.json"
@@ -215,6 +216,7 @@ def run_training(args: Any) -> Path:
     The run folder is locked while this runs (a second trainer on it is refused); a new run never replaces an
     earlier one in its folder; a run folder this call made is removed again if it fails before any checkpoint.
     """
+    keep_freed_memory()  # before any step allocates: a CPU step runs 13-20% faster (srcore/malloc.py)
     changes: list[str] = []
     warm = getattr(args, "warm_restart", None)
     if warm and not args.resume:
