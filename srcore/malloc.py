@@ -9,8 +9,8 @@ the SRResNet and SRGAN steps ran 1.2x faster in torch and 1.35x in Keras. The pr
 process, 17-20% more peak memory in torch and 20-40% in Keras.
 
 Applied with mallopt(3) at start-up, so it needs no environment variable before Python starts. A process whose
-environment sets any MALLOC_* variable (glibc's own tunables) is left as its user configured it; so is any C
-library other than glibc.
+environment sets any MALLOC_* variable or GLIBC_TUNABLES (glibc's own tunables) is left as its user configured
+it; so is any C library other than glibc.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Any
 
 # mallopt(3) parameter numbers (glibc's malloc.h)
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
@@ -33,17 +34,23 @@ def user_tunes_malloc(environ: dict[str, str] | None = None) -> bool:
     return any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in env)
 
 
-def keep_freed_memory() -> bool:
-    """Set SETTINGS in this process's glibc malloc; True if set, False where it is not glibc or the user tunes it."""
-    if not sys.platform.startswith("linux") or user_tunes_malloc():
-        return False
+def glibc_mallopt() -> Any | None:
+    """mallopt(3) of the C library this process runs on, where that is glibc's; else None (musl's mallopt accepts
+    and ignores every setting; other systems have none)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(None)  # the C library this process already runs on
+        libc = ctypes.CDLL(None)
     except OSError:
-        return False
-    # glibc only (musl's mallopt accepts and ignores every setting)
+        return None
     if not (hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")):
-        return False
+        return None
     mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return all(mallopt(param, value) == 1 for param, value in SETTINGS)
+    return mallopt
+
+
+def keep_freed_memory() -> bool:
+    """Set SETTINGS in this process's glibc malloc; True if set, False where it is not glibc or the user tunes it."""
+    mallopt = None if user_tunes_malloc() else glibc_mallopt()
+    return mallopt is not None and all(mallopt(param, value) == 1 for param, value in SETTINGS)

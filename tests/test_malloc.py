@@ -3,7 +3,6 @@ and a user's own malloc tunables are left alone."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from srcore.malloc import user_tunes_malloc
+from srcore.malloc import glibc_mallopt, user_tunes_malloc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,14 +39,7 @@ def _faults(extra_env: dict[str, str]) -> tuple[bool, int]:
     return applied == "True", int(faults)
 
 
-def _glibc() -> bool:
-    try:
-        return sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "gnu_get_libc_version")
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _glibc(), reason="glibc's malloc only")
+@pytest.mark.skipif(glibc_mallopt() is None, reason="glibc's malloc only")
 def test_freed_step_buffers_are_not_faulted_in_again() -> None:
     applied, tuned = _faults({})
     # MALLOC_TOP_PAD_ at glibc's own default: the user's setting, so nothing is changed (glibc's behaviour)
