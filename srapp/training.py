@@ -30,18 +30,18 @@ def plan_phases(args: Any) -> list[TrainConfig]:
     """The phase configs for the command line: one supervised phase, one adversarial phase from --pretrained, or
     an adversarial model's supervised phase first, then the adversarial one (SRResNet then SRGAN).
 
-    With --pretrained, the scale and the generator's parameters default to the checkpoint's own.
+    With --pretrained, the one phase starts from the checkpoint's generator (an SRGAN phase from an SRResNet; a
+    supervised model fine-tuned from its own weights), whose scale and parameters are the defaults.
     """
     options = given(args)
     model = MODELS.get(options.get("model", "srgan"))
     common = {**config_overrides(args), **arch_overrides(args)}
-    if args.pretrained and not model.adversarial:
-        raise UserError(f"--pretrained initialises the generator of an adversarial phase (--model "
-                        f"{' or '.join(m.name for m in MODELS.values() if m.adversarial)}); a {model.name} run "
-                        "starts from its own initialisation (continue a run with --resume)")
     if args.pretrained:
         meta = pretrained_meta(args.pretrained)
-        _, params = meta_arch(meta, f"--pretrained {args.pretrained}")
+        spec, params = meta_arch(meta, f"--pretrained {args.pretrained}")
+        if spec.name != model.arch:
+            raise UserError(f"--pretrained {args.pretrained}: this is a {spec.label(params)} generator, but --model "
+                            f"{model.name} trains {model.arch}; give weights of that architecture")
         common = {**params, "scale": meta["scale"], **common}
     backend, preset = options.get("backend", "torch"), options.get("preset", "quick")
     suffix = "" if model.arch == "srresnet" else f"_{model.arch}"  # the series' other models get their own folders
@@ -59,7 +59,7 @@ def plan_phases(args: Any) -> list[TrainConfig]:
         if m.adversarial:
             own["lr"] = options.get("gan_lr", None if both else options.get("lr"))
         cfg = preset_config(preset, m.name, **{**common, **own}, out=str(out / m.name))
-        if m.adversarial and args.pretrained:
+        if args.pretrained:  # then `m` is the one phase
             cfg.pretrained = args.pretrained
         phases.append(cfg)
     return phases

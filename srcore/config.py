@@ -183,8 +183,11 @@ class TrainConfig:
                                "else one per CPU core up to 8)", resume=CHANGE, minimum=-1, metavar="N",
                                group=_DATA)
     out: str = option("runs/run", "phase folder (trains.py: --out names the run folder)", resume=INTERNAL, cli=False)
-    pretrained: str | None = option(None, "adversarial phase: the SRResNet checkpoint that initialises the "
-                                    "generator", metavar="CKPT", group=_RUN)
+    pretrained: str | None = option(None, "the checkpoint whose generator starts the phase: an SRResNet for the "
+                                    "SRGAN phase (which then runs alone), or weights of the model being trained "
+                                    "to fine-tune them with new optimizer state and the phase's own schedule from "
+                                    "iteration 0 (e.g. on your own images with --train-dir)", metavar="CKPT",
+                                    group=_RUN)
     resume: str | None = option(None, "run folder or checkpoint to continue", resume=INTERNAL, cli=False)
     warm_restart: str | None = option(None, "generator weights that continue this phase without optimizer state "
                                       "(trains.py --warm-restart)", resume=INTERNAL, cli=False)

@@ -240,8 +240,8 @@ class PhaseLoop:
         self._clock = (time.perf_counter(), 0.0)  # (wall clock, state.seconds) when this process started training
 
     def start(self, resume: Path | None) -> None:
-        """Continue from checkpoint `resume` (or warm, from `cfg.warm_restart`'s weights), or start afresh (the
-        adversarial phase from `cfg.pretrained`)."""
+        """Continue from checkpoint `resume` (or warm, from `cfg.warm_restart`'s weights), or start afresh: from
+        `cfg.pretrained`'s generator when given (an adversarial phase needs it), else from a new initialisation."""
         # One worker cleans up (several share the folder: another's temporary file may be a save in progress).
         if self.trainer.is_main and Path(self.cfg.out).is_dir():
             for tmp in remove_stale_temporaries(self.cfg.out):  # left by a save that a kill interrupted
@@ -253,11 +253,11 @@ class PhaseLoop:
             self.state = self.trainer.warm_restart(self.cfg.warm_restart)
             print(f"warm restart of {self.cfg.model} from {self.cfg.warm_restart} at iteration "
                   f"{self.state.iteration}: the optimizer state is new (not an exact resume)")
-        elif self.cfg.adversarial:
-            if not self.cfg.pretrained:
-                raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint) to initialise "
-                                "the generator")
+        elif self.cfg.pretrained:  # an adversarial phase's start, or a fine-tune of a supervised model
             self.trainer.load_pretrained(self.cfg.pretrained)
+        elif self.cfg.adversarial:
+            raise UserError("the SRGAN phase needs --pretrained CKPT (an SRResNet checkpoint) to initialise the "
+                            "generator")
 
     def end(self, stop_at: int | None = None) -> int:
         """The iteration this process trains to: the phase's end, or `stop_at` (never before the current state)."""
@@ -473,7 +473,8 @@ class TrainerCheckpoints:
         return RunState.from_meta(meta)
 
     def load_pretrained(self, path: str | Path) -> dict[str, Any]:
-        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point)."""
+        """Initialise the generator from a checkpoint of either phase (the adversarial phase's starting point, or
+        the weights a supervised phase fine-tunes)."""
         return self._start_generator(path, check_pretrained)
 
     def _start_generator(self, path: str | Path, check: Callable[[dict[str, Any], TrainConfig, str | Path], None]

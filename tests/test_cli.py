@@ -113,7 +113,11 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
     assert (out / "pretrained_srresnet_x4_torch_long.weights.h5").is_file()
     assert_one_line_error(run(str(REPO / "trains.py"), "--model", "srgan", "--pretrained", shipped, "--blocks", "2",
                               "--data", str(tmp_path / "no_data_here"), "--out", str(tmp_path / "x")), "blocks=16")
-    assert not (tmp_path / "no_data_here").exists()
+    # a supervised model fine-tunes weights of its own architecture only
+    assert_one_line_error(run(str(REPO / "trains.py"), "--model", "vdsr", "--pretrained", shipped, "--data",
+                              str(tmp_path / "no_data_here"), "--out", str(tmp_path / "y")),
+                          "srresnet generator", "--model vdsr")
+    assert not (tmp_path / "no_data_here").exists() and not (tmp_path / "y").exists()
 
 
 def test_benchmark_script_writes_speed_table(tmp_path):

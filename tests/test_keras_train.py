@@ -34,10 +34,11 @@ def smoke(model: str, data: Path, out: Path, **kw) -> TrainConfig:
     return preset_config("smoke", model, backend="keras", data=str(data), out=str(out), **kw)
 
 
-def generator_weights(path: Path, cfg: TrainConfig) -> list[np.ndarray]:
+def generator_weights(path: Path, cfg: TrainConfig, trainable: bool = False) -> list[np.ndarray]:
+    """The generator's weights in a checkpoint: all, or only those a step trains (no BatchNorm statistics)."""
     g = build_generator(cfg.scale, cfg.arch, **cfg.arch_params)
     g.load_weights(path)
-    return [w.numpy() for w in g.weights]
+    return [w.numpy() for w in (g.trainable_weights if trainable else g.weights)]
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,21 @@ def test_srgan_needs_pretrained_and_phase_checks(srresnet_run: tuple[TrainConfig
     with pytest.raises(CheckpointError, match="blocks"):
         ktrain.train(smoke("srgan", Path(cfg.data), tmp_path / "c", content_loss="mse", xla=False, blocks=3,
                            pretrained=str(last)))
+
+
+def test_supervised_phase_fine_tunes_pretrained_weights(srresnet_run: tuple[TrainConfig, Path],
+                                                         tmp_path: Path) -> None:
+    """--pretrained with a supervised model: the phase starts from those weights (one step at a vanishing learning
+    rate leaves them), where a fresh start differs."""
+    cfg, last = srresnet_run
+    tuned = ktrain.train(smoke("srresnet", Path(cfg.data), tmp_path / "t", pretrained=str(last), iterations=1,
+                               lr=1e-12, ema=0.0, xla=False))
+    given = generator_weights(last, cfg, trainable=True)  # (a step moves BatchNorm's statistics at any rate)
+    for a, b in zip(given, generator_weights(tuned, cfg, trainable=True), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    fresh = ktrain.train(smoke("srresnet", Path(cfg.data), tmp_path / "f", iterations=1, ema=0.0, xla=False))
+    assert any(not np.allclose(a, b, atol=1e-3)
+               for a, b in zip(given, generator_weights(fresh, cfg, trainable=True), strict=True))
 
 
 def test_trainer_resume_srgan_and_lr_variable(tiny_data: Path, tmp_path: Path) -> None:

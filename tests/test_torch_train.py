@@ -111,6 +111,23 @@ def test_srgan_needs_pretrained(tiny_data: Path, tmp_path: Path) -> None:
         train(smoke_cfg("srgan", tiny_data, tmp_path / "g"))
 
 
+def test_supervised_phase_fine_tunes_pretrained_weights(pretrained: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """--pretrained with a supervised model: the phase starts from those weights (after one step at a vanishing
+    learning rate they are still there, where a fresh start differs), with its own schedule from iteration 0."""
+    _, given = load_checkpoint(pretrained / "last.pth")
+    last = train(smoke_cfg("srresnet", tiny_data, tmp_path / "tuned", pretrained=str(pretrained / "last.pth"),
+                           iterations=1, lr=1e-12, ema=0.0))
+    meta, tuned = load_checkpoint(last)
+    assert meta["iteration"] == 1
+    weights = {k: v for k, v in given["generator"].items() if "running_" not in k and "num_batches" not in k}
+    for k, v in weights.items():  # (a step moves BatchNorm's statistics at any rate)
+        assert torch.allclose(tuned["generator"][k], v, atol=1e-6), k
+    _, fresh = load_checkpoint(train(smoke_cfg("srresnet", tiny_data, tmp_path / "fresh", iterations=1, ema=0.0)))
+    assert any(not torch.allclose(fresh["generator"][k], v, atol=1e-3) for k, v in weights.items())
+    with pytest.raises(CheckpointError, match="vdsr|VDSR"):
+        train(smoke_cfg("vdsr", tiny_data, tmp_path / "v", pretrained=str(pretrained / "last.pth")))
+
+
 def test_pretrained_must_match_scale_and_arch(pretrained: Path, tiny_data: Path, tmp_path: Path) -> None:
     ckpt = str(pretrained / "last.pth")
     with pytest.raises(CheckpointError, match="x4"):
