@@ -39,8 +39,8 @@ from srcore.sampling import (
     SamplerFactory,
     data_source,
     make_sampler,
+    recorded_validation_set,
     validation_pairs,
-    validation_set,
 )
 
 LOG_FILE = "log.jsonl"
@@ -275,7 +275,7 @@ class PhaseLoop:
         if self.trainer.is_main:  # one worker validates and writes the run folder
             # Recorded in the phase folder (VALIDATION_FILE): the `best` checkpoint's validation set is known later.
             self.val_hr, self.val_lr = validation_pairs(cfg, record=True)
-            print(f"validating on {len(self.val_hr)} images: {validation_set(cfg)}")
+            print(f"validating on {len(self.val_hr)} images: {recorded_validation_set(out)}")
             out.mkdir(parents=True, exist_ok=True)
             cfg.save(out / CONFIG_FILE)
             self.writers = [JsonlLog(out / LOG_FILE, keep_until=start)]

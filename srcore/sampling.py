@@ -154,13 +154,15 @@ def _few(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def validation_set(cfg: TrainConfig) -> str:
-    """Which images validate phase `cfg` (and so choose its `best` checkpoint), in words."""
+def validation_set(cfg: TrainConfig, held: int | None = None) -> str:
+    """Which images validate phase `cfg` (and so choose its `best` checkpoint), in words; `held`: how many images
+    were held out, when known (--val-holdout at most, a quarter of a small folder)."""
     if cfg.val_dir:
         return f"--val-dir {cfg.val_dir}"
     if cfg.val_holdout:
         where = cfg.train_dir or str(Path(cfg.data) / "bsd500" / "train")
-        return f"{cfg.val_holdout} images held out of {where}"
+        n = cfg.val_holdout if held is None else held
+        return f"{n} image{'s' if n != 1 else ''} held out of {where}"
     return f"the prepared val split {Path(cfg.data) / 'bsd500' / 'val'} (BSD100)"
 
 
@@ -195,6 +197,11 @@ def validation_pairs(cfg: TrainConfig, record: bool = False) -> tuple[list[np.nd
     if record:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(cfg.out) / VALIDATION_FILE, json.dumps(
-            {"validation": validation_set(cfg), "held_out": names if not cfg.val_dir else [],
+            {"validation": validation_set(cfg, len(names)), "held_out": names if not cfg.val_dir else [],
              "images": names[: cfg.val_images or None] if names else len(hrs)}, indent=2) + "\n")
     return hrs, lrs
+
+
+def recorded_validation_set(phase_dir: str | Path) -> str:
+    """The validation set that `validation_pairs(record=True)` recorded in phase folder `phase_dir`, in words."""
+    return str(json.loads((Path(phase_dir) / VALIDATION_FILE).read_text())["validation"])

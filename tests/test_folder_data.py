@@ -216,6 +216,7 @@ def test_holdout_is_fixed_recorded_and_never_trained_on(folder: Path, tmp_path: 
     hrs, lrs = validation_pairs(cfg, record=True)
     record = json.loads((tmp_path / VALIDATION_FILE).read_text())
     assert record["held_out"] == ["img0.png"] and len(hrs) == 1  # 5 usable images: at most a quarter held out
+    assert record["validation"].startswith("1 image held out of ")  # how many were, not --val-holdout
     assert hrs[0].shape == (68, 88, 3) and lrs[0].shape == (17, 22, 3)
     sampler = make_sampler(cfg)
     assert len(sampler.lr) == 4 and not any(h.shape == (68, 88, 3) for h in sampler.hr)
