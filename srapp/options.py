@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,24 @@ from typing import Any
 from srcore.arch import ARCHS, MODELS
 from srcore.config import CHANGE, FIRST_PHASE, FIXED, INTERNAL, TrainConfig, choices_of, config_fields, flag_of
 from srcore.errors import UserError
+
+# The folders that recipe.json records absolute (srapp.training.save_recipe), so that a run resumes from any working
+# folder: given again with --resume, they are compared in that form.
+RECORDED_ABSOLUTE = ("data", "train_dir", "train_lr_dir", "val_dir")
+
+
+def same_folder(recorded: str | None, absolute: str | None) -> bool:
+    """Whether folder `recorded`, as a phase's config.json holds it (absolute, or relative to the working folder the
+    run started in, which is not recorded), can be the folder `absolute` that recipe.json holds: the same path, or
+    one that ends with the relative one (a relative path that climbs with '..' cannot be told apart: True)."""
+    if recorded is None or absolute is None:
+        return recorded == absolute
+    rel = Path(recorded)
+    if rel.is_absolute():
+        return Path(recorded) == Path(absolute)
+    parts = Path(os.path.normpath(rel)).parts
+    return not parts or ".." in parts or Path(absolute).parts[-len(parts):] == parts
+
 
 _TYPES = {"int": int, "float": float, "str": str, "str | None": str, "bool": bool, "bool | None": bool}
 _ARCH_GROUP = "architecture parameters (each architecture's own; default: its spec's)"
@@ -165,8 +184,9 @@ def resume_changes(args: Any, phases: list[TrainConfig], run_dir: Path) -> list[
     values = {k: v for k, v in given(args).items() if k in options and k not in ("resume", "warm_restart")}
     if "out" in values:
         values["out"] = Path(values["out"]).resolve()
-    if "data" in values:  # recorded absolute (save_recipe): the same folder given relative is no change
-        values["data"] = str(Path(values["data"]).resolve())
+    for k in RECORDED_ABSOLUTE:  # recorded absolute (save_recipe): the same folder given relative is no change
+        if values.get(k):
+            values[k] = str(Path(values[k]).resolve())
     fixed = [k for k, v in values.items() if options[k].resume == FIXED
              and any(v != r for r in _recorded(k, phases, run_dir))]
     if fixed:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from srapp.backends import backend_module, both_frameworks
-from srapp.options import arch_overrides, config_overrides, given, resume_changes
+from srapp.options import RECORDED_ABSOLUTE, arch_overrides, config_overrides, given, resume_changes, same_folder
 from srcore.arch import MODELS, meta_arch, model_for
 from srcore.config import FIXED, TrainConfig, config_fields, preset_config
 from srcore.data import split_dirs
@@ -140,8 +140,7 @@ def save_recipe(run_dir: Path, phases: list[TrainConfig]) -> None:
     for cfg in phases:
         d = cfg.to_dict()
         d["out"] = Path(cfg.out).name
-        d["data"] = str(Path(cfg.data).resolve())
-        for key in ("train_dir", "train_lr_dir", "val_dir"):  # resumable from any working folder
+        for key in RECORDED_ABSOLUTE:  # resumable from any working folder
             if d[key]:
                 d[key] = str(Path(d[key]).resolve())
         if cfg.pretrained:
@@ -203,7 +202,8 @@ def _check_recorded(cfg: TrainConfig, recipe: Path) -> None:
     recorded = TrainConfig.load(saved)
     keys = ["arch", "phase", "arch_params"] + [f.name for f in config_fields() if f.metadata["resume"] == FIXED
                                                and f.name != "pretrained"]  # a path, recorded in two forms
-    differ = [k for k in keys if getattr(recorded, k) != getattr(cfg, k)]
+    differ = [k for k in keys if not (same_folder(getattr(recorded, k), getattr(cfg, k)) if k in RECORDED_ABSOLUTE
+                                      else getattr(recorded, k) == getattr(cfg, k))]
     if differ:
         k = differ[0]
         raise UserError(f"--resume: {recipe} records {k} = {getattr(cfg, k)!r}, but the phase started with "

@@ -142,3 +142,31 @@ def test_keras_warm_restart_continues_like_the_exact_resume_at_its_first_step(ti
     ours, theirs = _losses(warm / "srresnet"), _losses(exact / "srresnet")
     assert sorted(ours) == sorted(theirs) == [1, 2, 3, 4, 5, 6]
     assert ours[5] == pytest.approx(theirs[5], rel=1e-4)
+
+
+def test_a_train_dir_run_given_relative_resumes(tiny_data: Path, tmp_path: Path) -> None:
+    """--train-dir given relative: recipe.json holds it absolute and the phase's config.json as given; --resume
+    (with the folder given again, relative, or from another working folder) is no edit and no change."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_data / "bsd500" / "train" / "hr", home / "imgs")
+    p = trains("--model", "srresnet", "--preset", "smoke", "--train-dir", "./imgs/", "--val-holdout", "2",
+               "--iterations", "2", "--out", "runs/f", "--no-tensorboard", cwd=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    p = trains("--resume", "runs/f", "--iterations", "3", "--train-dir", "imgs", cwd=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert last_iteration(home / "runs" / "f" / "srresnet") == 3
+    p = trains("--resume", str(home / "runs" / "f"), "--iterations", "4", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert last_iteration(home / "runs" / "f" / "srresnet") == 4
+    p = trains("--resume", str(home / "runs" / "f"), "--train-dir", str(tiny_data / "bsd500" / "val" / "hr"),
+               cwd=tmp_path)  # another folder is a change, refused
+    assert p.returncode == 2 and "--train-dir" in p.stderr and "cannot change" in p.stderr
+
+
+def test_same_folder_compares_a_relative_record_with_the_absolute_one() -> None:
+    from srapp.options import same_folder
+
+    assert same_folder("imgs/", "/home/u/imgs") and same_folder("./a/b", "/x/a/b") and same_folder(None, None)
+    assert not same_folder("imgs", "/home/u/other") and not same_folder("a/b", "/x/c/b")
+    assert not same_folder("/home/u/imgs", "/home/u/other") and not same_folder(None, "/home/u/imgs")
+    assert same_folder("../imgs", "/anywhere/else")  # where '..' led is not recorded
