@@ -73,9 +73,24 @@ def pretrained_meta(path: str) -> dict[str, Any]:
     """
     from srcore.metadata import read_meta
 
-    if not Path(path).is_file():
+    p = Path(path)
+    if p.is_dir():  # e.g. a run folder: name what it holds
+        found = _checkpoints_in(p)
+        hint = f", e.g. {' or '.join(found[:2])}" if found else ""
+        raise UserError(f"--pretrained {path} is a folder; give a checkpoint file{hint}")
+    if not p.is_file():
         raise UserError(f"--pretrained {path}: no such checkpoint file")
     return read_meta(path)
+
+
+def _checkpoints_in(folder: Path) -> list[str]:
+    """The checkpoint files in `folder` and in its subfolders (a run folder's phases), by name; [] if unreadable."""
+    names = {"last.pth", "best.pth", "last.weights.h5", "best.weights.h5"}
+    try:
+        return [str(c) for d in (folder, *sorted(folder.iterdir())) if d.is_dir()
+                for c in sorted(d.iterdir()) if c.name in names or c.suffix == ".safetensors"]
+    except OSError:
+        return []
 
 
 def native_weights(cfg: TrainConfig, path: str, flag: str = "pretrained") -> str:

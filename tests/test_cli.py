@@ -117,6 +117,10 @@ def test_adversarial_phase_from_shipped_weights_of_the_other_backend(tiny_data, 
     assert_one_line_error(run(str(REPO / "trains.py"), "--model", "vdsr", "--pretrained", shipped, "--data",
                               str(tmp_path / "no_data_here"), "--out", str(tmp_path / "y")),
                           "srresnet generator", "--model vdsr")
+    folder = str(Path(shipped).parent)  # a folder, not a checkpoint: the checkpoints it holds are named
+    assert_one_line_error(run(str(REPO / "trains.py"), "--model", "srresnet", "--pretrained", folder, "--data",
+                              str(tmp_path / "no_data_here"), "--out", str(tmp_path / "z")),
+                          f"{folder} is a folder", ".safetensors")
     assert not (tmp_path / "no_data_here").exists() and not (tmp_path / "y").exists()
 
 
