@@ -66,8 +66,8 @@ def plot_curves(logs: dict[str, Path], panels: Sequence[tuple[str, Sequence[str]
             for key, style in zip(keys, ("-", "--")):
                 steps, values = _series(rows, key)
                 name = label if len(keys) == 1 else f"{label} {key}"
-                ax.plot(steps, values, style, color=colour, label=name, marker="o" if key == "val_psnr" else None,
-                        markersize=3, linewidth=1.2)
+                marker = "o" if key.startswith("val_") else None  # validation may be a single point
+                ax.plot(steps, values, style, color=colour, label=name, marker=marker, markersize=3, linewidth=1.2)
             ax.set_xlabel("iteration")
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
@@ -195,12 +195,13 @@ def run_figures(args: Any) -> list[Path]:
                         "folder of photos")
     bicubic = bicubic_sr_function(4)
     for backend, (_, label) in BACKEND_STYLE.items():
-        # Every registered model's shipped weights, in the series' order; SRResNet and SRGAN are required.
+        # Every registered model's shipped weights, in the series' order; SRResNet or SRGAN is required (a
+        # backend may ship its SRGAN alone, fine-tuned from the other backend's SRResNet).
         series = {m.title: shipped_weights(weights, m.name, backend)
                   for m in sorted(MODELS.values(), key=lambda m: m.order)}
         needed = [series[MODELS.get(n).title][0] for n in ("srresnet", "srgan")]
-        if not all(p.is_file() for p in needed):
-            print(f"skipped comparison_{backend}.png: needs {' and '.join(str(p) for p in needed)}")
+        if not any(p.is_file() for p in needed):
+            print(f"skipped comparison_{backend}.png: needs {' or '.join(str(p) for p in needed)}")
             continue
         models = {f"{m} {preset}": p for m, (p, preset) in series.items() if p.is_file()}
         fns = {m: make_sr_function(load_sr_model(str(p), backend, args.device, 4)[0], 4) for m, p in models.items()}

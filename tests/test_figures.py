@@ -53,6 +53,8 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
     _log(logs / f"{shipped_name('srresnet', 'torch', 'long')}.jsonl", adversarial=False)  # a long run's curves
     (weights / "unrelated.safetensors").write_bytes(b"")  # only the shipped names are read
     shutil.copy(weights / "srgan_x4_torch_quick_mse.safetensors", weights / "extra.safetensors")
+    # Keras ships its SRGAN alone (fine-tuned from the PyTorch SRResNet): its comparison is still drawn.
+    shutil.copy(weights / "srgan_x4_torch_quick_mse.safetensors", weights / "srgan_x4_keras_long_mse.safetensors")
     mine = tmp_path / "my photos"  # one's own HR photo beside a benchmark image
     mine.mkdir()
     from PIL import Image
@@ -63,11 +65,18 @@ def test_make_figures_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     names = sorted(f.name for f in out.iterdir())
-    assert names == ["comparison_torch.png", "curves_srgan.png", "curves_srresnet.png",  # keras weights absent
+    assert names == ["comparison_keras.png", "comparison_torch.png", "curves_srgan.png", "curves_srresnet.png",
                      "curves_srresnet_long.png"]
     assert "skipped curves_srgan_long.png" in p.stdout
-    assert "skipped comparison_keras.png" in p.stdout
     assert all((out / n).stat().st_size > 10_000 for n in names)
+
+    empty = tmp_path / "no weights"
+    empty.mkdir()
+    p = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(empty), "--weights", str(empty),
+                        "--data", str(tiny_data), "--images", "Tiny/000", "--out", str(tmp_path / "out2")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "skipped comparison_torch.png" in p.stdout and "skipped comparison_keras.png" in p.stdout
 
     bad = subprocess.run([sys.executable, str(REPO / "make_figures.py"), "--logs", str(logs), "--weights",
                           str(weights), "--data", str(tiny_data), "--images", "Tiny/nope", "--out", str(out)],
