@@ -16,7 +16,16 @@ from keras import layers
 
 from keras_srgan.archs import GENERATORS
 from keras_srgan.layers import bn
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs, upsampler_layers
+from srcore.arch import (
+    ARCHS,
+    DISC_INITS,
+    LEAKY_SLOPE,
+    discriminator_side,
+    discriminator_stages,
+    fan_in_bound,
+    subpixel_convs,
+    upsampler_layers,
+)
 
 
 def build_generator(scale: int = 4, arch: str = "srresnet", **params: Any) -> keras.Model:
@@ -49,24 +58,39 @@ def freeze_upsampler(generator: keras.Model, scale: int, arch: str, **params: An
         generator.get_layer(entry.keras).trainable = False
 
 
-def build_discriminator(patch_size: int = 96, channels: int = 64) -> keras.Model:
-    """SRGAN discriminator: HR patch in [-1, 1] NHWC (patch_size x patch_size) -> one logit per image."""
-    discriminator_side(patch_size)  # a ValueError unless a positive multiple of 16
+def build_discriminator(patch_size: int = 96, channels: int = 64, init: str = "fan-in") -> keras.Model:
+    """SRGAN discriminator: HR patch in [-1, 1] NHWC (patch_size x patch_size) -> one logit per image. `init`
+    (TrainConfig.disc_init): "fan-in": PyTorch's rule, as the torch backend; "framework": Keras' defaults."""
+    side = discriminator_side(patch_size)  # a ValueError unless a positive multiple of 16
+    if init not in DISC_INITS:
+        raise ValueError(f"discriminator init must be one of {', '.join(DISC_INITS)}, got {init!r}")
     inp = keras.Input((patch_size, patch_size, 3), name="hr")
-    x = inp
+    x, cin = inp, 3
     for i, (filters, stride) in enumerate(discriminator_stages(channels)):
         # Explicit zero padding 1 + 'valid': torch's padding=1. Keras 'same' pads stride-2 convs
         # asymmetrically (0 before, 1 after) and would sample a shifted grid.
         x = layers.ZeroPadding2D(1, name=f"pad{i}")(x)
-        x = layers.Conv2D(filters, 3, strides=stride, padding="valid", use_bias=True, name=f"conv{i}")(x)
+        x = layers.Conv2D(filters, 3, strides=stride, padding="valid", use_bias=True, name=f"conv{i}",
+                          **_initializers(init, 9 * cin))(x)
         if i > 0:  # the first conv has no BN (paper, Fig. 4)
             x = bn(f"bn{i}")(x)
         x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"lrelu{i}")(x)
+        cin = filters
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(1024, name="fc1")(x)
+    x = layers.Dense(1024, name="fc1", **_initializers(init, cin * side * side))(x)
     x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="lrelu_fc1")(x)
-    out = layers.Dense(1, dtype="float32", name="fc2")(x)
+    out = layers.Dense(1, dtype="float32", name="fc2", **_initializers(init, 1024))(x)
     return keras.Model(inp, out, name="discriminator")
+
+
+def _initializers(init: str, fan_in: int) -> dict[str, Any]:
+    """A discriminator layer's initializer arguments: none for Keras' defaults (Glorot-uniform weights, zero
+    biases); for "fan-in" weights and biases uniform in +-1/sqrt(fan_in), as torch's nn.Conv2d / nn.Linear."""
+    if init == "framework":
+        return {}
+    bound = fan_in_bound(fan_in)
+    return {"kernel_initializer": keras.initializers.RandomUniform(-bound, bound),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
 
 
 def count_parameters(model: keras.Model) -> int:

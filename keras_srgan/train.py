@@ -293,7 +293,7 @@ class Trainer(TrainerCheckpoints):
             init_subpixel(self.generator, cfg.scale, cfg.arch, cfg.subpixel_init, **cfg.arch_params)
             if cfg.adversarial and cfg.freeze_upsampler:
                 freeze_upsampler(self.generator, cfg.scale, cfg.arch, **cfg.arch_params)
-            self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels)
+            self.discriminator = (build_discriminator(cfg.patch_size, cfg.disc_channels, cfg.disc_init)
                                   if cfg.adversarial else None)
             if cfg.sync_bn:
                 for model in (self.generator, self.discriminator):

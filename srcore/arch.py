@@ -12,6 +12,7 @@ the key sets.
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -220,6 +221,15 @@ def discriminator_stages(channels: int = 64) -> list[tuple[int, int]]:
     """
     c = channels
     return [(c, 1), (c, 2), (2 * c, 1), (2 * c, 2), (4 * c, 1), (4 * c, 2), (8 * c, 1), (8 * c, 2)]
+
+
+DISC_INITS = ("fan-in", "framework")  # TrainConfig.disc_init
+
+
+def fan_in_bound(fan_in: int) -> float:
+    """--disc-init fan-in: every weight and bias of a layer with `fan_in` inputs per output (kh * kw * cin for a
+    convolution) starts uniform in +-1 / sqrt(fan_in), PyTorch's default for nn.Conv2d and nn.Linear."""
+    return 1.0 / math.sqrt(fan_in)
 
 
 def discriminator_side(patch_size: int) -> int:

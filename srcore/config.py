@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcore.arch import ARCHS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name, upsampler_layers
+from srcore.arch import ARCHS, DISC_INITS, MODELS, PHASES, SCALES, ArchSpec, model_for, model_name, upsampler_layers
 from srcore.errors import UserError
 from srcore.precision import PRECISIONS
 from srcore.workers import DISTRIBUTE_MODES
@@ -114,6 +114,12 @@ class TrainConfig:
     adv_warmup: int = option(0, "adversarial phase: the adversarial weight rises linearly from 0 to --adv-weight "
                              "over the first N iterations while the discriminator learns (0: from the start, as in "
                              "the paper)", minimum=0, metavar="N")
+    disc_init: str = option("fan-in", "initial weights of the discriminator: fan-in: every weight and bias "
+                            "uniform in +-1/sqrt(fan_in), PyTorch's default, in both backends, so that the two "
+                            "start their adversarial phases alike (Keras' defaults, larger dense weights and zero "
+                            "biases, made its discriminator learn slower under Adam: results/README.md); "
+                            "framework: each framework's own default, as runs made before this option",
+                            choices=DISC_INITS)
     disc_shift: int = option(0, "adversarial phase: each image the discriminator sees (real and generated) is "
                              "moved by a random 0..N-1 pixels down and right (reflect-padded, same size), so the "
                              "phase of D's stride-2 grid against the generator's sub-pixel grid is random (tried "
@@ -256,6 +262,8 @@ class TrainConfig:
             values["arch"], values["phase"] = m.arch, m.phase
         if "subpixel_init" not in values:  # written before ICNR: the framework's default initialisation
             values["subpixel_init"] = "plain"
+        if "disc_init" not in values:  # written before --disc-init: each framework's default initialisation
+            values["disc_init"] = "framework"
         if "val_holdout" not in values:  # written before validation moved off BSD100: keep its validation set
             values["val_holdout"] = 0
         if "arch_params" not in values and values.get("arch", "srresnet") in ARCHS:

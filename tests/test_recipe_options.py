@@ -117,6 +117,55 @@ def test_old_configs_keep_the_plain_initialisation() -> None:
     assert old.subpixel_init == "plain" and old.ema == 0.0
 
 
+# --- the discriminator's initialisation (--disc-init) -------------------------------------------------------
+
+def _disc_layers(backend: str, init: str) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """{layer: (weights, biases, fan_in)} of a fresh discriminator (patch 32, 8 channels), either backend."""
+    if backend == "torch":
+        from torch import nn
+
+        from torch_srgan.models import build_discriminator
+        d = build_discriminator(32, 8, init)
+        return {name: (m.weight.detach().numpy(), m.bias.detach().numpy(), m.weight[0].numel())
+                for name, m in d.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    from keras_srgan.models import build_discriminator
+    d = build_discriminator(32, 8, init)
+    return {layer.name: (np.asarray(layer.kernel), np.asarray(layer.bias), int(np.prod(layer.kernel.shape[:-1])))
+            for layer in d.layers if hasattr(layer, "kernel")}
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_fan_in_discriminator_init_is_torchs_rule_in_both_backends(backend: str) -> None:
+    from srcore.arch import fan_in_bound
+
+    found = _disc_layers(backend, "fan-in")
+    assert len(found) == 10  # 8 convolutions, 2 dense layers
+    for name, (w, b, fan_in) in found.items():
+        bound = fan_in_bound(fan_in)
+        assert np.abs(w).max() <= bound and np.abs(b).max() <= bound, name
+        # uniform in +-bound: standard deviation bound / sqrt(3), the biases not all zero
+        assert w.std() == pytest.approx(bound / np.sqrt(3), rel=0.25 if w.size < 300 else 0.05), name
+        assert np.abs(b).max() > 0.1 * bound, name
+
+
+def test_keras_framework_discriminator_init_is_keras_default() -> None:
+    found = _disc_layers("keras", "framework")
+    w, b, fan_in = found["fc1"]
+    glorot = np.sqrt(6.0 / (fan_in + w.shape[-1]))
+    assert np.abs(b).max() == 0.0 and np.abs(w).max() <= glorot and np.abs(w).max() > 0.9 * glorot
+    with pytest.raises(ValueError, match="fan-in"):
+        _disc_layers("keras", "glorot")
+    with pytest.raises(ValueError, match="fan-in"):
+        _disc_layers("torch", "glorot")
+
+
+def test_old_configs_keep_each_frameworks_discriminator_init() -> None:
+    d = preset_config("long", "srgan").to_dict()
+    assert d["disc_init"] == "fan-in"
+    del d["disc_init"]
+    assert TrainConfig.from_dict(d).disc_init == "framework"
+
+
 # --- EMA -----------------------------------------------------------------------------------------------------
 
 def test_ema_decay_schedule() -> None:

@@ -8,7 +8,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from srcore.arch import ARCHS, LEAKY_SLOPE, discriminator_side, discriminator_stages, subpixel_convs, upsampler_layers
+from srcore.arch import (
+    ARCHS,
+    DISC_INITS,
+    LEAKY_SLOPE,
+    discriminator_side,
+    discriminator_stages,
+    subpixel_convs,
+    upsampler_layers,
+)
 from torch_srgan.archs import GENERATORS
 from torch_srgan.layers import bn, conv
 
@@ -77,7 +85,11 @@ def freeze_upsampler(generator: nn.Module, scale: int, arch: str, **params: Any)
         generator.get_submodule(entry.torch).requires_grad_(False)
 
 
-def build_discriminator(patch_size: int = 96, channels: int = 64) -> Discriminator:
+def build_discriminator(patch_size: int = 96, channels: int = 64, init: str = "fan-in") -> Discriminator:
+    """The SRGAN discriminator. `init` (TrainConfig.disc_init): "fan-in" and "framework" are the same here:
+    torch's default for nn.Conv2d and nn.Linear is srcore.arch.fan_in_bound's rule."""
+    if init not in DISC_INITS:
+        raise ValueError(f"discriminator init must be one of {', '.join(DISC_INITS)}, got {init!r}")
     return Discriminator(patch_size=patch_size, channels=channels)
 
 

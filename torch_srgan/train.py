@@ -101,7 +101,8 @@ class Trainer(TrainerCheckpoints):
         self.generator = place(generator, self.device)
         self.discriminator: nn.Module | None = None
         if cfg.adversarial:
-            self.discriminator = place(build_discriminator(cfg.patch_size, cfg.disc_channels), self.device)
+            disc = build_discriminator(cfg.patch_size, cfg.disc_channels, cfg.disc_init)
+            self.discriminator = place(disc, self.device)
         self.content_loss = place(ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.grid_weight), self.device)
         self.gan_loss = ADVERSARIAL.get(cfg.gan_loss)  # --gan-loss: an unknown name is a one-line UserError
         # What trains: the models themselves, or DistributedDataParallel around them under torchrun.
