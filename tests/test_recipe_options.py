@@ -120,15 +120,22 @@ def test_old_configs_keep_the_plain_initialisation() -> None:
 # --- the discriminator's initialisation (--disc-init) -------------------------------------------------------
 
 def _disc_layers(backend: str, init: str) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """{layer: (weights, biases, fan_in)} of a fresh discriminator (patch 32, 8 channels), either backend."""
+    """{layer: (weights, biases, fan_in)} of a fresh discriminator (patch 32, 8 channels), either backend, from a
+    fixed seed (so the draws do not depend on which tests ran before)."""
     if backend == "torch":
+        import torch
         from torch import nn
+
+        torch.manual_seed(0)
 
         from torch_srgan.models import build_discriminator
         d = build_discriminator(32, 8, init)
         return {name: (m.weight.detach().numpy(), m.bias.detach().numpy(), m.weight[0].numel())
                 for name, m in d.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    import keras
+
     from keras_srgan.models import build_discriminator
+    keras.utils.set_random_seed(0)
     d = build_discriminator(32, 8, init)
     return {layer.name: (np.asarray(layer.kernel), np.asarray(layer.bias), int(np.prod(layer.kernel.shape[:-1])))
             for layer in d.layers if hasattr(layer, "kernel")}
@@ -145,7 +152,8 @@ def test_fan_in_discriminator_init_is_torchs_rule_in_both_backends(backend: str)
         assert np.abs(w).max() <= bound and np.abs(b).max() <= bound, name
         # uniform in +-bound: standard deviation bound / sqrt(3), the biases not all zero
         assert w.std() == pytest.approx(bound / np.sqrt(3), rel=0.25 if w.size < 300 else 0.05), name
-        assert np.abs(b).max() > 0.1 * bound, name
+        if b.size >= 8:  # drawn, not zero (one bias alone may fall near zero by chance)
+            assert np.abs(b).max() > 0.1 * bound, name
 
 
 def test_keras_framework_discriminator_init_is_keras_default() -> None:
