@@ -18,8 +18,8 @@ from keras_srgan.archs import GENERATORS
 from keras_srgan.layers import bn
 from srcore.arch import (
     ARCHS,
-    DISC_INITS,
     LEAKY_SLOPE,
+    check_disc_init,
     discriminator_side,
     discriminator_stages,
     fan_in_bound,
@@ -62,8 +62,7 @@ def build_discriminator(patch_size: int = 96, channels: int = 64, init: str = "f
     """SRGAN discriminator: HR patch in [-1, 1] NHWC (patch_size x patch_size) -> one logit per image. `init`
     (TrainConfig.disc_init): "fan-in": PyTorch's rule, as the torch backend; "framework": Keras' defaults."""
     side = discriminator_side(patch_size)  # a ValueError unless a positive multiple of 16
-    if init not in DISC_INITS:
-        raise ValueError(f"discriminator init must be one of {', '.join(DISC_INITS)}, got {init!r}")
+    check_disc_init(init)
     inp = keras.Input((patch_size, patch_size, 3), name="hr")
     x, cin = inp, 3
     for i, (filters, stride) in enumerate(discriminator_stages(channels)):

@@ -232,6 +232,12 @@ def fan_in_bound(fan_in: int) -> float:
     return 1.0 / math.sqrt(fan_in)
 
 
+def check_disc_init(init: str) -> None:
+    """A ValueError unless `init` is one of DISC_INITS (both backends' build_discriminator)."""
+    if init not in DISC_INITS:
+        raise ValueError(f"discriminator init must be one of {', '.join(DISC_INITS)}, got {init!r}")
+
+
 def discriminator_side(patch_size: int) -> int:
     """Side of the discriminator's last feature map; the patch must be a positive multiple of 16."""
     if patch_size % 16 or patch_size < 16:

@@ -10,8 +10,8 @@ from torch import nn
 
 from srcore.arch import (
     ARCHS,
-    DISC_INITS,
     LEAKY_SLOPE,
+    check_disc_init,
     discriminator_side,
     discriminator_stages,
     subpixel_convs,
@@ -88,8 +88,7 @@ def freeze_upsampler(generator: nn.Module, scale: int, arch: str, **params: Any)
 def build_discriminator(patch_size: int = 96, channels: int = 64, init: str = "fan-in") -> Discriminator:
     """The SRGAN discriminator. `init` (TrainConfig.disc_init): "fan-in" and "framework" are the same here:
     torch's default for nn.Conv2d and nn.Linear is srcore.arch.fan_in_bound's rule."""
-    if init not in DISC_INITS:
-        raise ValueError(f"discriminator init must be one of {', '.join(DISC_INITS)}, got {init!r}")
+    check_disc_init(init)
     return Discriminator(patch_size=patch_size, channels=channels)
 
 
